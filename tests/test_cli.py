@@ -1,0 +1,39 @@
+"The installed `qwen-vl` console script, run as a user runs it."
+import json, os, shutil, subprocess, sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CAKES = ROOT.parent/'shared/reference/qwen25vl-cookbooks/assets/spatial_understanding/cakes.png'
+EXE = shutil.which('qwen-vl') or str(Path(sys.executable).parent/'qwen-vl')
+
+def qwen_vl(*args, env=None):
+    e = dict(os.environ, HF_HUB_OFFLINE='1', **(env or {}))
+    return subprocess.run([EXE, *args], capture_output=True, text=True, env=e, timeout=600)
+
+def test_run_json_reports_sizes():
+    p = qwen_vl('run', '--model', 'tiny', '--image', str(CAKES), '--prompt', 'Describe this image.', '--json', '--max-new-tokens', '32')
+    assert p.returncode == 0, p.stderr
+    res = json.loads(p.stdout)
+    (img,) = res['visuals']
+    assert img['original_size'] == [1024, 1024]
+    assert all(x % 28 == 0 for x in img['input_size'])
+    assert res['text'] and 0 < res['completion_tokens'] <= 32 and res['prompt_tokens'] > 1000
+    assert set(res['timings']) >= {'preprocess_s', 'ttft_s', 'decode_s', 'total_s'}
+
+def test_run_stream_arrives_in_pieces():
+    p = subprocess.Popen([EXE, 'run', '--model', 'tiny', '--image', str(CAKES), '--prompt', 'Describe this image.', '--stream',
+                          '--json', '--max-new-tokens', '24', '--min-new-tokens', '24'],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ, HF_HUB_OFFLINE='1'))
+    lines = [json.loads(l) for l in p.stdout]
+    assert p.wait(timeout=600) == 0, p.stderr.read()
+    deltas = [l['delta'] for l in lines if 'delta' in l]
+    assert len(deltas) > 1 and ''.join(deltas) == lines[-1]['text']
+
+def test_offline_hub_id_fails_fast_and_clearly():
+    p = qwen_vl('run', '--model', 'Qwen/Qwen2.5-VL-3B-Instruct', '--prompt', 'hi', env={'QWEN_VL_CACHE': '/tmp/qwen-vl-empty-cache'})
+    assert p.returncode == 2
+    assert 'HF_HUB_OFFLINE' in p.stderr and '--model tiny' in p.stderr and 'Traceback' not in p.stderr
+
+def test_bad_setting_in_environment():
+    p = qwen_vl('doctor', env={'QWEN_QUANTIZATION': '2bit'})
+    assert p.returncode == 2 and "QWEN_QUANTIZATION) = '2bit'" in p.stderr and "'4bit'" in p.stderr
