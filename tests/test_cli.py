@@ -37,3 +37,20 @@ def test_offline_hub_id_fails_fast_and_clearly():
 def test_bad_setting_in_environment():
     p = qwen_vl('doctor', env={'QWEN_QUANTIZATION': '2bit'})
     assert p.returncode == 2 and "QWEN_QUANTIZATION) = '2bit'" in p.stderr and "'4bit'" in p.stderr
+
+def test_parse_answer_from_stdin_and_draw(tmp_path):
+    answer = json.loads((ROOT.parent/'shared/reference/qwen25vl-cookbooks/outputs.json').read_text())[21]['output']
+    out = tmp_path/'boxes.png'
+    p = subprocess.run([EXE, 'parse', '--task', 'spatial', '--image', str(CAKES), '--draw', str(out)], input=answer,
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    r = json.loads(p.stdout)
+    assert len(r['data']['boxes']) == 12 and r['visuals'][0]['input_size'] == [1036, 1036]
+    assert all(0 <= v <= 1024 for b in r['data']['boxes'] for v in b['bbox'])
+    assert out.stat().st_size > 10_000
+
+def test_run_task_end_to_end():
+    p = qwen_vl('run', '--model', 'tiny', '--task', 'ocr', '--mode', 'spotting', '--image', str(CAKES), '--max-new-tokens', '8')
+    assert p.returncode == 0, p.stderr
+    r = json.loads(p.stdout)
+    assert r['task'] == 'ocr' and r['mode'] == 'spotting' and r['inference']['completion_tokens'] <= 8
