@@ -1,0 +1,65 @@
+"`qwen-vl serve --model tiny` as a user runs it: a real server on 127.0.0.1, the app in a real browser."
+import json, os, signal, subprocess, sys, time
+from pathlib import Path
+import httpx, pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CAKES = ROOT.parent/'shared/reference/qwen25vl-cookbooks/assets/spatial_understanding/cakes.png'
+EXE = str(Path(sys.executable).parent/'qwen-vl')
+SHOTS = ROOT/'build'/'screenshots'
+CHROMIUM = '/usr/bin/chromium'
+
+def free_port():
+    import socket
+    with socket.socket() as s: s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
+
+@pytest.fixture(scope='module')
+def server():
+    port = free_port()
+    p = subprocess.Popen([EXE, 'serve', '--model', 'tiny', '--port', str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                         text=True, env=dict(os.environ, HF_HUB_OFFLINE='1', QWEN_MAX_NEW_TOKENS='24'))
+    url = f'http://127.0.0.1:{port}'
+    t0 = time.time()
+    while time.time() - t0 < 180:
+        try:
+            if httpx.get(url + '/readyz', timeout=2).status_code == 200: break
+        except httpx.HTTPError: pass
+        assert p.poll() is None, p.stdout.read()
+        time.sleep(0.5)
+    else: pytest.fail('server never became ready')
+    yield url, p
+    if p.poll() is None:
+        p.send_signal(signal.SIGINT)
+        try: p.wait(30)
+        except subprocess.TimeoutExpired: p.kill(); raise
+
+def test_serve_api_and_clean_stop(server):
+    url, p = server
+    r = httpx.post(url + '/v1/chat/completions', json={'messages': [{'role': 'user', 'content': 'hi'}], 'max_tokens': 3}, timeout=60)
+    assert r.status_code == 200 and r.json()['usage']['completion_tokens'] == 3
+    assert httpx.get(url + '/', follow_redirects=False).headers['location'] == '/ui/'
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason='Debian chromium is not installed')
+def test_browser_runs_a_task(server):
+    from playwright.sync_api import sync_playwright, expect
+    url, _ = server
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
+                               args=['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'])
+        page = b.new_page(viewport={'width': 1400, 'height': 1000})
+        page.goto(url + '/ui/', wait_until='load')
+        expect(page.locator('#status')).to_contain_text('ready', timeout=60_000)
+        page.get_by_role('tab', name='Grounding').click()
+        tab = page.locator('#tab-spatial')
+        tab.locator('input[type=file]').first.set_input_files(str(CAKES))
+        tab.locator('#spatial-target textarea, #spatial-target input').first.fill('cake')
+        tab.get_by_text('Answer starts with (prefill)').click()
+        tab.locator('#spatial-prefill textarea').fill('```json\n[{"bbox_2d": [518, 259, 1036, 777], "label": "cake"}]\n```')
+        tab.locator('#spatial-run').click()
+        expect(tab.locator('#spatial-answer textarea')).to_have_value(__import__('re').compile(r'bbox_2d'), timeout=60_000)
+        expect(tab.locator('#spatial-picture img')).to_be_visible(timeout=60_000)
+        expect(tab.locator('#spatial-parsed')).to_contain_text('512', timeout=30_000)  # the mapped box in the parsed result
+        page.screenshot(path=str(SHOTS/'app-grounding.png'), full_page=True)
+        b.close()
+    assert (SHOTS/'app-grounding.png').stat().st_size > 20_000
