@@ -1,5 +1,5 @@
 "`qwen-vl serve --model tiny` as a user runs it: a real server on 127.0.0.1, the app in a real browser."
-import json, os, signal, subprocess, sys, time
+import os, signal, subprocess, sys, time
 from pathlib import Path
 import httpx, pytest
 
