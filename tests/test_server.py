@@ -63,3 +63,26 @@ def test_browser_runs_a_task(server):
         page.screenshot(path=str(SHOTS/'app-grounding.png'), full_page=True)
         b.close()
     assert (SHOTS/'app-grounding.png').stat().st_size > 20_000
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason='Debian chromium is not installed')
+def test_browser_compares_two_configurations(server):
+    "The Compare tab: the tiny model against its NF4 version on one image, side by side with a table."
+    from playwright.sync_api import sync_playwright, expect
+    url, _ = server
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=['--no-sandbox', '--disable-gpu', '--no-first-run'])
+        page = b.new_page(viewport={'width': 1400, 'height': 1000})
+        page.goto(url + '/ui/', wait_until='load')
+        expect(page.locator('#status')).to_contain_text('ready', timeout=60_000)
+        page.get_by_role('tab', name='Compare').click()
+        tab = page.locator('#tab-compare')
+        tab.locator('input[type=file]').first.set_input_files(str(CAKES))
+        tab.get_by_label('Answer starts with (prefill)').fill('```json\n[{"bbox_2d": [518, 259, 1036, 777], "label": "cake"}]\n```')
+        tab.get_by_label('4bit').check()
+        tab.locator('#compare-run').click()
+        expect(tab.locator('#compare-picture img')).to_be_visible(timeout=90_000)
+        expect(tab.locator('#compare-table')).to_contain_text('tiny (4bit)', timeout=30_000)
+        page.screenshot(path=str(SHOTS/'app-compare.png'), full_page=True)
+        b.close()
+    assert (SHOTS/'app-compare.png').stat().st_size > 20_000
