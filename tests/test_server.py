@@ -39,17 +39,23 @@ def test_serve_api_and_clean_stop(server):
     assert r.status_code == 200 and r.json()['usage']['completion_tokens'] == 3
     assert httpx.get(url + '/', follow_redirects=False).headers['location'] == '/ui/'
 
+def open_app(pw, url:str):
+    "Debian's Chromium on the app, once the model is ready: (browser, page)."
+    from playwright.sync_api import expect
+    b = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
+                           args=['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'])
+    page = b.new_page(viewport={'width': 1400, 'height': 1000})
+    page.goto(url + '/ui/', wait_until='load')
+    expect(page.locator('#status')).to_contain_text('ready', timeout=60_000)
+    return b, page
+
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason='Debian chromium is not installed')
 def test_browser_runs_a_task(server):
     from playwright.sync_api import sync_playwright, expect
     url, _ = server
     SHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
-                               args=['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'])
-        page = b.new_page(viewport={'width': 1400, 'height': 1000})
-        page.goto(url + '/ui/', wait_until='load')
-        expect(page.locator('#status')).to_contain_text('ready', timeout=60_000)
+        b, page = open_app(pw, url)
         page.get_by_role('tab', name='Grounding').click()
         tab = page.locator('#tab-spatial')
         tab.locator('input[type=file]').first.set_input_files(str(CAKES))
@@ -71,10 +77,7 @@ def test_browser_compares_two_configurations(server):
     url, _ = server
     SHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=['--no-sandbox', '--disable-gpu', '--no-first-run'])
-        page = b.new_page(viewport={'width': 1400, 'height': 1000})
-        page.goto(url + '/ui/', wait_until='load')
-        expect(page.locator('#status')).to_contain_text('ready', timeout=60_000)
+        b, page = open_app(pw, url)
         page.get_by_role('tab', name='Compare').click()
         tab = page.locator('#tab-compare')
         tab.locator('input[type=file]').first.set_input_files(str(CAKES))
