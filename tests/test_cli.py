@@ -54,3 +54,12 @@ def test_run_task_end_to_end():
     assert p.returncode == 0, p.stderr
     r = json.loads(p.stdout)
     assert r['task'] == 'ocr' and r['mode'] == 'spotting' and r['inference']['completion_tokens'] <= 8
+
+def test_serve_exits_when_the_first_model_load_fails(tmp_path):
+    "A folder that is no model: found at once, fails while loading in the background; the server stops with exit code 4."
+    (tmp_path/'config.json').write_text('{"model_type": "qwen2_5_vl"}')
+    import socket
+    with socket.socket() as s: s.bind(('127.0.0.1', 0)); port = s.getsockname()[1]
+    p = qwen_vl('serve', '--model', str(tmp_path), '--no-ui', '--port', str(port))
+    assert p.returncode == 4, (p.returncode, p.stderr[-2000:])
+    assert 'the model failed to load' in p.stderr and 'exiting' in p.stderr
