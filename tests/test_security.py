@@ -1,8 +1,9 @@
 """Access control on a real `qwen-vl serve`: keys configured as hashes made by `qwen-vl hash-key`, per-key limits answered
 with 429 + Retry-After, one JSON audit line per request without content, CORS off by default."""
-import json, os, socket, subprocess, sys, time
+import json, subprocess, sys
 from pathlib import Path
 import httpx, pytest
+from conftest import serve_tiny
 from qwen_vl.api import create_app, serve_in_thread
 from qwen_vl.config import load_settings
 from qwen_vl.security import hash_key, key_id
@@ -21,21 +22,8 @@ def server(tmp_path_factory):
     log = tmp_path_factory.mktemp('logs')/'server.log'
     entry = hash_with_cli('team-a-key')
     assert entry == hash_key('team-a-key')
-    with socket.socket() as s: s.bind(('127.0.0.1', 0)); port = s.getsockname()[1]
-    env = dict(os.environ, HF_HUB_OFFLINE='1', QWEN_API_KEYS=json.dumps([entry, 'plain-dev-key']), QWEN_RATE_LIMIT_RPM='4',
-               LOG_FORMAT='json', LOG_LEVEL='WARNING', QWEN_MAX_NEW_TOKENS='2')
-    with open(log, 'w') as f:
-        p = subprocess.Popen([EXE, 'serve', '--model', 'tiny', '--no-ui', '--port', str(port)], stdout=f, stderr=subprocess.STDOUT, env=env)
-    url = f'http://127.0.0.1:{port}'
-    t0 = time.time()
-    while time.time() - t0 < 120:
-        assert p.poll() is None, log.read_text()
-        try:
-            if httpx.get(url + '/readyz', headers={'Authorization': 'Bearer plain-dev-key'}, timeout=2).status_code == 200: break
-        except httpx.HTTPError: pass
-        time.sleep(0.3)
-    yield url, log
-    p.terminate(); p.wait(30)
+    env = dict(QWEN_API_KEYS=json.dumps([entry, 'plain-dev-key']), QWEN_RATE_LIMIT_RPM='4', LOG_FORMAT='json', LOG_LEVEL='WARNING', QWEN_MAX_NEW_TOKENS='2')
+    with serve_tiny('--no-ui', env=env, log=log, timeout=120) as (url, _): yield url, log
 
 def audit_lines(log:Path) -> list[dict]:
     return [l['audit'] for l in (json.loads(x) for x in log.read_text().splitlines() if x.startswith('{')) if l.get('logger') == 'qwen_vl.audit']

@@ -1,37 +1,17 @@
 "`qwen-vl serve --model tiny` as a user runs it: a real server on 127.0.0.1, the app in a real browser."
-import os, signal, subprocess, sys, time
 from pathlib import Path
 import httpx, pytest
+from conftest import serve_tiny
 
 ROOT = Path(__file__).resolve().parent.parent
 CAKES = ROOT.parent/'shared/reference/qwen25vl-cookbooks/assets/spatial_understanding/cakes.png'
-EXE = str(Path(sys.executable).parent/'qwen-vl')
 SHOTS = ROOT/'build'/'screenshots'
 CHROMIUM = '/usr/bin/chromium'
 
-def free_port():
-    import socket
-    with socket.socket() as s: s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
-
 @pytest.fixture(scope='module')
 def server():
-    port = free_port()
-    p = subprocess.Popen([EXE, 'serve', '--model', 'tiny', '--port', str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                         text=True, env=dict(os.environ, HF_HUB_OFFLINE='1', QWEN_MAX_NEW_TOKENS='24'))
-    url = f'http://127.0.0.1:{port}'
-    t0 = time.time()
-    while time.time() - t0 < 180:
-        try:
-            if httpx.get(url + '/readyz', timeout=2).status_code == 200: break
-        except httpx.HTTPError: pass
-        assert p.poll() is None, p.stdout.read()
-        time.sleep(0.5)
-    else: pytest.fail('server never became ready')
-    yield url, p
-    if p.poll() is None:
-        p.send_signal(signal.SIGINT)
-        try: p.wait(30)
-        except subprocess.TimeoutExpired: p.kill(); raise
+    with serve_tiny(env={'QWEN_MAX_NEW_TOKENS': '24'}) as (url, p): yield url, p
+    assert p.returncode in (0, 130), f'SIGINT should stop the server cleanly, got {p.returncode}'
 
 def test_serve_api_and_clean_stop(server):
     url, p = server
