@@ -1,4 +1,5 @@
 "`qwen-vl serve --model tiny` as a user runs it: a real server on 127.0.0.1, the app in a real browser."
+from contextlib import contextmanager
 from pathlib import Path
 import httpx, pytest
 from conftest import serve_tiny
@@ -19,25 +20,27 @@ def test_serve_api_and_clean_stop(server):
     assert r.status_code == 200 and r.json()['usage']['completion_tokens'] == 3
     assert httpx.get(url + '/', follow_redirects=False).headers['location'] == '/ui/'
 
-def open_app(pw, url:str):
-    "Debian's Chromium on the app, once the model is ready: (browser, page)."
-    from playwright.sync_api import expect
-    b = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
-                           args=['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'])
-    page = b.new_page(viewport={'width': 1400, 'height': 1000})
-    page.goto(url + '/ui/', wait_until='load')
-    expect(page.locator('#status')).to_contain_text('ready', timeout=60_000)
-    return b, page
+@contextmanager
+def app_tab(url:str, name:str, tab_id:str, shot:str):
+    "Debian's Chromium on the app's tab `name` once the model is ready; yields the tab, then saves a screenshot."
+    from playwright.sync_api import sync_playwright, expect
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
+                               args=['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'])
+        page = b.new_page(viewport={'width': 1400, 'height': 1000})
+        page.goto(url + '/ui/', wait_until='load')
+        expect(page.locator('#status')).to_contain_text('ready', timeout=60_000)
+        page.get_by_role('tab', name=name).click()
+        yield page.locator(tab_id)
+        page.screenshot(path=str(SHOTS/shot), full_page=True)
+        b.close()
+    assert (SHOTS/shot).stat().st_size > 20_000
 
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason='Debian chromium is not installed')
 def test_browser_runs_a_task(server):
-    from playwright.sync_api import sync_playwright, expect
-    url, _ = server
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as pw:
-        b, page = open_app(pw, url)
-        page.get_by_role('tab', name='Grounding').click()
-        tab = page.locator('#tab-spatial')
+    from playwright.sync_api import expect
+    with app_tab(server[0], 'Grounding', '#tab-spatial', 'app-grounding.png') as tab:
         tab.locator('input[type=file]').first.set_input_files(str(CAKES))
         tab.locator('#spatial-target textarea, #spatial-target input').first.fill('cake')
         tab.get_by_text('Answer starts with (prefill)').click()
@@ -46,26 +49,15 @@ def test_browser_runs_a_task(server):
         expect(tab.locator('#spatial-answer textarea')).to_have_value(__import__('re').compile(r'bbox_2d'), timeout=60_000)
         expect(tab.locator('#spatial-picture img')).to_be_visible(timeout=60_000)
         expect(tab.locator('#spatial-parsed')).to_contain_text('512', timeout=30_000)  # the mapped box in the parsed result
-        page.screenshot(path=str(SHOTS/'app-grounding.png'), full_page=True)
-        b.close()
-    assert (SHOTS/'app-grounding.png').stat().st_size > 20_000
 
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason='Debian chromium is not installed')
 def test_browser_compares_two_configurations(server):
     "The Compare tab: the tiny model against its NF4 version on one image, side by side with a table."
-    from playwright.sync_api import sync_playwright, expect
-    url, _ = server
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as pw:
-        b, page = open_app(pw, url)
-        page.get_by_role('tab', name='Compare').click()
-        tab = page.locator('#tab-compare')
+    from playwright.sync_api import expect
+    with app_tab(server[0], 'Compare', '#tab-compare', 'app-compare.png') as tab:
         tab.locator('input[type=file]').first.set_input_files(str(CAKES))
         tab.get_by_label('Answer starts with (prefill)').fill('```json\n[{"bbox_2d": [518, 259, 1036, 777], "label": "cake"}]\n```')
         tab.get_by_label('4bit').check()
         tab.locator('#compare-run').click()
         expect(tab.locator('#compare-picture img')).to_be_visible(timeout=90_000)
         expect(tab.locator('#compare-table')).to_contain_text('tiny (4bit)', timeout=30_000)
-        page.screenshot(path=str(SHOTS/'app-compare.png'), full_page=True)
-        b.close()
-    assert (SHOTS/'app-compare.png').stat().st_size > 20_000
