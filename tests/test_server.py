@@ -21,8 +21,8 @@ def test_serve_api_and_clean_stop(server):
     assert httpx.get(url + '/', follow_redirects=False).headers['location'] == '/ui/'
 
 @contextmanager
-def app_tab(url:str, name:str, tab_id:str, shot:str):
-    "Debian's Chromium on the app's tab `name` once the model is ready; yields the tab, then saves a screenshot."
+def app_tab(url:str, name:str, tab_id:str, shot:str, key:str|None=None):
+    "Debian's Chromium on the app's tab `name` once the model is ready (signed in with `key`); yields the tab, then saves a screenshot."
     from playwright.sync_api import sync_playwright, expect
     SHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as pw:
@@ -30,6 +30,9 @@ def app_tab(url:str, name:str, tab_id:str, shot:str):
                                args=['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'])
         page = b.new_page(viewport={'width': 1400, 'height': 1000})
         page.goto(url + '/ui/', wait_until='load')
+        if key:  # Gradio's login page: any user name, the key as password
+            page.get_by_label('username').fill('ann'); page.get_by_label('password').fill(key)
+            page.get_by_role('button', name='Login').click()
         expect(page.locator('#status')).to_contain_text('ready', timeout=60_000)
         page.get_by_role('tab', name=name).click()
         yield page.locator(tab_id)
@@ -41,14 +44,20 @@ def app_tab(url:str, name:str, tab_id:str, shot:str):
 def test_browser_runs_a_task(server):
     from playwright.sync_api import expect
     with app_tab(server[0], 'Grounding', '#tab-spatial', 'app-grounding.png') as tab:
-        tab.locator('input[type=file]').first.set_input_files(str(CAKES))
-        tab.locator('#spatial-target textarea, #spatial-target input').first.fill('cake')
-        tab.get_by_text('Answer starts with (prefill)').click()
-        tab.locator('#spatial-prefill textarea').fill('```json\n[{"bbox_2d": [518, 259, 1036, 777], "label": "cake"}]\n```')
-        tab.locator('#spatial-run').click()
+        run_grounding(tab)
         expect(tab.locator('#spatial-answer textarea')).to_have_value(__import__('re').compile(r'bbox_2d'), timeout=60_000)
         expect(tab.locator('#spatial-picture img')).to_be_visible(timeout=60_000)
         expect(tab.locator('#spatial-parsed')).to_contain_text('512', timeout=30_000)  # the mapped box in the parsed result
+
+def run_grounding(tab, prefill:str='```json\n[{"bbox_2d": [518, 259, 1036, 777], "label": "cake"}]\n```'):
+    "Upload the cakes, ask for a cake with `prefill`, press Run (again: a new prefill only)."
+    box = tab.locator('#spatial-prefill textarea')
+    if not box.is_visible():
+        tab.locator('input[type=file]').first.set_input_files(str(CAKES))
+        tab.locator('#spatial-target textarea, #spatial-target input').first.fill('cake')
+        tab.get_by_text('Answer starts with (prefill)').click()
+    box.fill(prefill)
+    tab.locator('#spatial-run').click()
 
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason='Debian chromium is not installed')
 def test_browser_compares_two_configurations(server):
@@ -61,3 +70,20 @@ def test_browser_compares_two_configurations(server):
         tab.locator('#compare-run').click()
         expect(tab.locator('#compare-picture img')).to_be_visible(timeout=90_000)
         expect(tab.locator('#compare-table')).to_contain_text('tiny (4bit)', timeout=30_000)
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason='Debian chromium is not installed')
+def test_app_users_share_their_keys_rate_limit(tmp_path):
+    "Signed in with a key, the app's requests count against that key's limit, together with the API's."
+    from playwright.sync_api import expect
+    env = {'QWEN_API_KEYS': '["k-ui"]', 'QWEN_RATE_LIMIT_RPM': '2', 'QWEN_MAX_NEW_TOKENS': '8', 'QWEN_AUDIT_LOG': 'true'}
+    with serve_tiny(env=env, log=tmp_path/'server.log') as (url, p):
+        with app_tab(url, 'Grounding', '#tab-spatial', 'app-rate-limited.png', key='k-ui') as tab:
+            run_grounding(tab)
+            expect(tab.locator('#spatial-parsed')).to_contain_text('512', timeout=60_000)
+            r = httpx.get(url + '/v1/models', headers={'Authorization': 'Bearer k-ui'})  # the key's second request this minute
+            assert r.status_code == 200
+            run_grounding(tab, prefill='```json\n[')
+            expect(tab.locator('#spatial-answer textarea')).to_have_value(__import__('re').compile('rate limit reached for API key'), timeout=60_000)
+        assert httpx.get(url + '/v1/models', headers={'Authorization': 'Bearer k-ui'}).status_code == 429
+    log = (tmp_path/'server.log').read_text()
+    assert 'method=UI' in log and 'route=/ui/tasks/spatial' in log and 'status=429' in log, log[-3000:]
