@@ -1,0 +1,31 @@
+"The prepared GPU check runs as a GPU session would run it, here on the CPU, so a lease is never spent on a broken script."
+import json, os, subprocess, sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+def test_gpu_run_script_parses():
+    for script in ('bench/gpu_run.sh', 'bench/fetch_wheels.sh'):
+        assert subprocess.run(['bash', '-n', script], cwd=ROOT).returncode == 0, script
+
+def test_gpu_check_quick(tmp_path):
+    "Every stage of bench/gpu_check.py on the tiny model: the checks pass, and each stage's JSON is written."
+    env = dict(os.environ, HF_HUB_OFFLINE='1', PYTHONUNBUFFERED='1')
+    p = subprocess.run([sys.executable, 'bench/gpu_check.py', '--out', str(tmp_path), '--quick'], cwd=ROOT,
+                       env=env, capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    report = json.loads((tmp_path/'gpu_check-cpu.json').read_text())
+    assert list(report['stages']) == ['tiny', 'graph', 'bench-bf16', 'bench-nf4', 'targets'], report['stages']
+    assert all(v.get('ok') for v in report['stages'].values()), report['stages']
+    assert len(report['checks']) >= 8 and all(c['ok'] for c in report['checks']), report['checks']
+    nf4 = json.loads((tmp_path/'tiny-nf4-cpu.json').read_text())
+    assert nf4['quantization'] == '4bit' and [r['path'] for r in nf4['results']] == ['hf', 'fast']
+
+def test_gpu_check_budget_skips_stages(tmp_path):
+    "A budget too small for the benchmarks skips them, says why, and still writes the report."
+    env = dict(os.environ, HF_HUB_OFFLINE='1')
+    p = subprocess.run([sys.executable, 'bench/gpu_check.py', '--out', str(tmp_path), '--quick', '--budget-s', '60'], cwd=ROOT,
+                       env=env, capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    stages = json.loads((tmp_path/'gpu_check-cpu.json').read_text())['stages']
+    assert stages['tiny']['ok'] and 'budget' in stages['bench-bf16']['skipped'] and 'budget' in stages['bench-nf4']['skipped'], stages
