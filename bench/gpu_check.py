@@ -5,7 +5,8 @@ Stages, most important first; each writes its results to `--out` as soon as it e
 brings back what it measured, and a stage that fails keeps its traceback and lets the next one run:
 
 1. `tiny`: the tiny model in float32 on CUDA: the engine with `decode='fast'` (CUDA graphs) gives the same answers as
-   with `decode='hf'` (`model.generate`) for an image, a text, a left-padded batch, a stream and a stop string.
+   with `decode='hf'` (`model.generate`) for an image, a text, a left-padded batch, a stream and a stop string; a
+   request joining a running one (continuous batching, other graph buckets) gets its solo answer.
 2. `graph`: random weights of the real 3B size in bf16: graph replay gives exactly the eager step's tokens; agreement
    with HF `generate` (bf16 kernels differ, so random weights' near-ties may flip late tokens) is reported.
 3. `bench-bf16`: `qwen_vl.bench.run_bench` for 3B bf16: TTFT, decode tok/s, batches, staggered arrivals, peak memory.
@@ -15,7 +16,7 @@ brings back what it measured, and a stage that fails keeps its traceback and let
     bash bench/gpu_run.sh                            # on the GPU machine: wheels, then this (see bench/README.md)
     python bench/gpu_check.py --out /tmp/x --quick  # anywhere: CPU smoke run of the script itself (no graphs)
 """
-import argparse, gc, importlib.util, json, os, sys, time, traceback
+import argparse, gc, importlib.util, json, os, sys, threading, time, traceback
 from pathlib import Path
 os.environ.setdefault('HF_HUB_OFFLINE', '1')
 import torch
@@ -53,6 +54,15 @@ def tiny_identity(device):
     stop = s.result.text[10:14]
     a, b = hf.generate(image, max_new_tokens=48, stop=[stop]), fast.generate(image, max_new_tokens=48, stop=[stop])
     out.append(check('tiny stop string', a.text == b.text and b.finish_reason == 'stop'))
+    fd, joined = fast._fast, {}
+    solo_long, solo_short = (fast.generate(c, max_new_tokens=n, min_new_tokens=n).token_ids for c, n in ((image, 1500), (story, 20)))
+    fd.stats['most_active'] = 0
+    t = threading.Thread(target=lambda: joined.update(long=fast.generate(image, max_new_tokens=1500, min_new_tokens=1500)))
+    t.start()
+    while t.is_alive() and (fd.stats['steps'] == 0 or not fd.jobs): time.sleep(0.001)
+    short = fast.generate(story, max_new_tokens=20, min_new_tokens=20); t.join()
+    out.append(check('tiny continuous batching: a request that joins a running one gets its solo answer, and so does the other',
+                     (joined['long'].token_ids, short.token_ids) == (solo_long, solo_short), most_active=fd.stats['most_active'], captures=fd.stats['captures']))
     out.append(check('tiny path label', fast.decode_path == ('fast-cuda-graph' if device.startswith('cuda') else 'fast'), path=fast.decode_path))
     return out
 
