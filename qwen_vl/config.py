@@ -14,8 +14,8 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict, SettingsError, YamlConfigSettingsSource
 
 # %% auto #0
-__all__ = ['request_id_var', 'Settings', 'model_choice', 'find_shared', 'env_name', 'settings_table', 'ConfigError',
-           'load_settings', 'JsonFormatter', 'RequestIdFilter', 'setup_logging']
+__all__ = ['request_id_var', 'Settings', 'model_choice', 'env_name', 'settings_table', 'ConfigError', 'load_settings',
+           'JsonFormatter', 'RequestIdFilter', 'setup_logging']
 
 # %% ../nbs/00_config.ipynb #153c3dee
 def _env(name:str, env:str, default:Any, desc:str, **kw):
@@ -140,12 +140,6 @@ class Settings(BaseSettings):
 def model_choice(name:str) -> dict:
     "Settings overrides for a model named by size ('3B', '7B') or by hub id / folder / 'tiny'."
     return {'model': None, 'model_size': name.upper()} if name.upper() in ('3B', '7B') else {'model': name}
-
-# %% ../nbs/00_config.ipynb #23fdfeb5
-def find_shared(sub:str='shared/reference/qwen25vl-cookbooks', start:str|Path|None=None) -> Path|None:
-    "The nearest folder `sub` in `start` (default: the current directory) or above it, or None."
-    here = Path(start or Path.cwd()).resolve()
-    return next((p/sub for p in (here, *here.parents) if (p/sub).is_dir()), None)
 
 # %% ../nbs/00_config.ipynb #90ab48cd
 def env_name(field:str) -> str:

@@ -3,7 +3,7 @@ import json, os, shutil, subprocess, sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-CAKES = ROOT.parent/'shared/reference/qwen25vl-cookbooks/assets/spatial_understanding/cakes.png'
+CAKES = ROOT/'reference/qwen25vl-cookbooks/assets/spatial_understanding/cakes.png'
 EXE = shutil.which('qwen-vl') or str(Path(sys.executable).parent/'qwen-vl')
 
 def qwen_vl(*args, env=None):
@@ -39,7 +39,7 @@ def test_bad_setting_in_environment():
     assert p.returncode == 2 and "QWEN_QUANTIZATION) = '2bit'" in p.stderr and "'4bit'" in p.stderr
 
 def test_parse_answer_from_stdin_and_draw(tmp_path):
-    answer = json.loads((ROOT.parent/'shared/reference/qwen25vl-cookbooks/outputs.json').read_text())[21]['output']
+    answer = json.loads((ROOT/'reference/qwen25vl-cookbooks/outputs.json').read_text())[21]['output']
     out = tmp_path/'boxes.png'
     p = subprocess.run([EXE, 'parse', '--task', 'spatial', '--image', str(CAKES), '--draw', str(out)], input=answer,
                        capture_output=True, text=True, timeout=300)

@@ -23,9 +23,6 @@ SETTINGS_ENV = {f.json_schema_extra['env'] for f in Settings.model_fields.values
 # Variables read by the libraries underneath, not by qwen_vl's settings. Nothing named QWEN_* may be listed here.
 EXTERNAL_ENV = {'HF_HOME', 'HF_TOKEN', 'HF_HUB_OFFLINE', 'MPLCONFIGDIR', 'XDG_CACHE_HOME', 'GRADIO_TEMP_DIR',
                 'GRADIO_ANALYTICS_ENABLED'}
-# The remote-backend settings (issue 8) are being added to Settings alongside these manifests: while none of them is a
-# setting yet they are tolerated under exactly these names; as soon as one is, every one used must be a setting.
-PENDING_REMOTE_ENV = {'QWEN_VL_BACKEND', 'QWEN_VL_REMOTE_URL', 'QWEN_VL_REMOTE_MODEL', 'QWEN_VL_REMOTE_API_KEY'}
 # Labels that the scrape (annotation-based pod job) and kube-state-metrics add, and the histogram bucket label.
 SCRAPE_LABELS = {'le', 'job', 'instance', 'namespace', 'pod', 'app_kubernetes_io_name', 'deployment', '__name__'}
 EXTERNAL_METRICS = {'up', 'kube_deployment_status_replicas_available', 'kube_deployment_spec_replicas'}
@@ -195,9 +192,7 @@ def env_names(objs, c:dict) -> set[str]:
     return names
 
 def env_problems(names:set[str], settings:set[str]=SETTINGS_ENV) -> list[str]:
-    pending_ok = not (PENDING_REMOTE_ENV & settings)  # none of them is a setting yet
-    return sorted(n for n in names if n not in settings and not (n in EXTERNAL_ENV and not n.startswith('QWEN_'))
-                  and not (pending_ok and n in PENDING_REMOTE_ENV))
+    return sorted(n for n in names if n not in settings and not (n in EXTERNAL_ENV and not n.startswith('QWEN_')))
 
 def test_every_env_name_is_a_setting(build):
     name, objs = build
@@ -208,8 +203,8 @@ def test_every_env_name_is_a_setting(build):
 
 def test_env_check_catches_mistakes():
     assert env_problems({'QWEN_MAX_IMAGE', 'QWEN_MODEL'}) == ['QWEN_MAX_IMAGE']
-    assert env_problems({'QWEN_VL_BACKEND'}, settings=SETTINGS_ENV - PENDING_REMOTE_ENV) == []  # not landed yet: tolerated
-    assert env_problems({'QWEN_VL_REMOTE_URL'}, settings={'QWEN_VL_BACKEND'}) == ['QWEN_VL_REMOTE_URL']  # landed under other names
+    assert env_problems({'QWEN_VL_REMOTE_URL'}, settings={'QWEN_VL_BACKEND'}) == ['QWEN_VL_REMOTE_URL']
+    assert env_problems({'HF_TOKEN', 'QWEN_VL_BACKEND'}) == []  # outside settings, and a setting
 
 def test_env_values_load_as_settings(build):
     "The ConfigMap, the literal values and the Secrets' placeholders make valid settings."

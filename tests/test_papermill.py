@@ -13,7 +13,7 @@ OUT = ROOT/'build'/'tests_nb'
 def run(nb:Path, out:str, **params):
     OUT.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault('HF_HUB_OFFLINE', '1')
-    pm.execute_notebook(str(nb), str(OUT/out), parameters=dict(model='tiny', **params), cwd=str(nb.parent),
+    pm.execute_notebook(str(nb), str(OUT/out), parameters=dict(model='tiny', **params), cwd=str(ROOT),
                         kernel_name='python3', progress_bar=False)
 
 @pytest.mark.parametrize('nb', NOTEBOOKS, ids=lambda p: p.stem)

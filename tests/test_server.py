@@ -5,7 +5,7 @@ import httpx, pytest
 from conftest import serve_tiny
 
 ROOT = Path(__file__).resolve().parent.parent
-CAKES = ROOT.parent/'shared/reference/qwen25vl-cookbooks/assets/spatial_understanding/cakes.png'
+CAKES = ROOT/'reference/qwen25vl-cookbooks/assets/spatial_understanding/cakes.png'
 SHOTS = ROOT/'build'/'screenshots'
 CHROMIUM = '/usr/bin/chromium'
 
