@@ -19,7 +19,8 @@ def _settings(a):
     "Settings from --config, the environment and the flags that override them."
     return load_settings(getattr(a, 'config', None), model=getattr(a, 'model', None), quantization=getattr(a, 'quantization', None),
                          device_map=getattr(a, 'device_map', None), max_new_tokens=getattr(a, 'max_new_tokens', None),
-                         gradio_server_name=getattr(a, 'host', None), gradio_server_port=getattr(a, 'port', None))
+                         gradio_server_name=getattr(a, 'host', None), gradio_server_port=getattr(a, 'port', None),
+                         backend=getattr(a, 'backend', None), remote_url=getattr(a, 'remote_url', None))
 
 def _print_json(obj): print(json.dumps(obj, indent=2, ensure_ascii=False, default=str), flush=True)
 
@@ -38,15 +39,23 @@ def cmd_make_tiny(a) -> int:
     return 0
 
 # %% ../nbs/30_cli.ipynb #5d3e4e70
-def cmd_run(a) -> int:
-    "Answer a prompt about images/videos with the configured model, or run a task end to end."
-    from qwen_vl.engine import UnifiedQwenInference
+def _check_files(paths:list[str], flag:str):
+    "Raise `InputError` for a local file in `paths` that does not exist — before any model loads."
     from qwen_vl.inputs import InputError
+    for p in paths:
+        if p.startswith(('http://', 'https://', 'data:')): continue
+        if not Path(p.removeprefix('file://')).expanduser().is_file(): raise InputError(f"{flag} {p!r}: file not found")
+
+def cmd_run(a) -> int:
+    "Answer a prompt about images/videos with the configured engine (local or remote), or run a task end to end."
+    from qwen_vl.inputs import InputError
+    from qwen_vl.remote import engine_for
     if a.task and a.stream: raise InputError('--stream prints plain answers; with --task the structured result is printed whole')
     if not a.task and not a.prompt: raise InputError('--prompt is required (or give --task)')
+    _check_files(a.image, '--image'); _check_files(a.video, '--video')
     s = _settings(a)
     setup_logging(s)
-    engine = UnifiedQwenInference(s)
+    engine = engine_for(s)
     gen = {k: v for k, v in dict(min_new_tokens=a.min_new_tokens, temperature=a.temperature, top_p=a.top_p, top_k=a.top_k, seed=a.seed).items() if v is not None}
     if a.task: return _run_task(a, engine, gen)
     res = engine.chat(a.prompt, images=a.image, videos=a.video, system=a.system, stream=a.stream, **gen)
@@ -82,11 +91,13 @@ def _fields(pairs:list[str]) -> dict:
     return out
 
 def _draw(handler, result, image, out:str|None):
-    "Save the task's picture of `result` to `out`, if asked."
-    from qwen_vl.inputs import InputError
+    "Save the task's picture of `result` to `out`, if asked; when there is nothing to draw, say so on stderr."
     if not out: return
     pic = handler.visualize(result, image)
-    if pic is None: raise InputError(f"nothing to draw for this {result.task} result (needs --image and something found)")
+    if pic is None:
+        why = 'no --image was given' if image is None and result.task != 'video' else f'the {result.task} result has nothing to draw'
+        return print(f'qwen-vl: warning: --draw {out}: no picture written ({why})', file=sys.stderr, flush=True)
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
     pic.savefig(out, dpi=120) if hasattr(pic, 'savefig') else pic.save(out)
 
 # %% ../nbs/30_cli.ipynb #476a52b5
@@ -97,8 +108,8 @@ def _run_task(a, engine, gen) -> int:
     fields, prompt = _fields(a.set), a.prompt
     if prompt and 'query' in h.fields(a.mode) and 'query' not in fields: fields['query'], prompt = prompt, None
     r = h.run(engine, images=a.image, videos=a.video, mode=a.mode, prompt=prompt, system=a.system, options=gen, **fields)
-    _draw(h, r, load_image(a.image[0], engine.settings.allowed_url_hosts) if a.image else None, a.draw)
     print(json.dumps(r.to_dict(), ensure_ascii=False), flush=True)
+    _draw(h, r, load_image(a.image[0], engine.settings.allowed_url_hosts) if a.image else None, a.draw)
     return 0
 
 def cmd_parse(a) -> int:
@@ -111,8 +122,8 @@ def cmd_parse(a) -> int:
     orig, inp = (image.size if image else _size(a.image_size, '--image-size')), _size(a.input_size, '--input-size')
     visuals = [image_visual(orig, inp, a.min_pixels, a.max_pixels)] if orig else [VisualInfo('image', inp, inp)] if inp else []
     r = h.parse(text, visuals, a.mode)
-    _draw(h, r, image, a.draw)
     print(json.dumps(r.to_dict(), ensure_ascii=False, indent=2), flush=True)
+    _draw(h, r, image, a.draw)
     return 0
 
 # %% ../nbs/30_cli.ipynb #a5b7eb4a
@@ -154,8 +165,8 @@ def cmd_bench(a) -> int:
     setup_logging(s)
     engine = UnifiedQwenInference(s, loaded=random_model(size, 'cpu' if s.device_map == 'cpu' else None, s.quantization) if size in REAL_SIZES else None)
     report = run_bench(engine, a.new_tokens, tuple(int(b) for b in a.batches.split(',')), _size(a.image_size, '--image-size'))
-    print(format_table(report), flush=True)
-    if a.json: Path(a.json).parent.mkdir(parents=True, exist_ok=True); Path(a.json).write_text(json.dumps(report, indent=2))
+    print(json.dumps(report, indent=2) if a.json else format_table(report), flush=True)
+    if a.out: Path(a.out).parent.mkdir(parents=True, exist_ok=True); Path(a.out).write_text(json.dumps(report, indent=2))
     return 0
 
 # %% ../nbs/30_cli.ipynb #695e317b
@@ -173,13 +184,17 @@ def cmd_hash_key(a) -> int:
 # %% ../nbs/30_cli.ipynb #be1cb75a
 def build_parser() -> argparse.ArgumentParser:
     "The `qwen-vl` argument parser."
+    from qwen_vl import __version__
     p = argparse.ArgumentParser(prog='qwen-vl', description='Qwen2.5-VL workbench: inference, tasks and serving.')
+    p.add_argument('--version', action='version', version=f'qwen-vl {__version__}')
     sub = p.add_subparsers(dest='command', required=True, metavar='COMMAND')
     def common(sp):
         sp.add_argument('--config', help='YAML settings file (default: $QWEN_VL_CONFIG)')
         sp.add_argument('--model', help="hub id, local folder, or 'tiny' (default: settings)")
         sp.add_argument('--quantization', help='none | 4bit | 8bit')
         sp.add_argument('--device-map', help='auto | cpu | cuda | cuda:N')
+        sp.add_argument('--backend', help='local | remote (default: settings, QWEN_VL_BACKEND)')
+        sp.add_argument('--remote-url', help='remote engine base URL ending in /v1 (QWEN_VL_REMOTE_URL)')
     d = sub.add_parser('doctor', help='hardware, recommendation and resolved settings as JSON'); common(d)
     d.set_defaults(func=cmd_doctor)
     t = sub.add_parser('make-tiny', help='build the tiny random-weight Qwen2.5-VL checkpoint')
@@ -217,7 +232,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.set_defaults(func=cmd_serve)
     bn = sub.add_parser('bench', help='benchmark HF generate against the fast decode path'); common(bn)
     bn.add_argument('--new-tokens', type=int, default=512); bn.add_argument('--batches', default='1,4,8,16')
-    bn.add_argument('--image-size', default='1280x960', metavar='WxH'); bn.add_argument('--json', metavar='OUT.json', help='write the report here')
+    bn.add_argument('--image-size', default='1280x960', metavar='WxH'); bn.add_argument('--json', action='store_true', help='print the report as JSON instead of a table')
+    bn.add_argument('--out', metavar='OUT.json', help='also write the report to this file')
     bn.set_defaults(func=cmd_bench)
     hk = sub.add_parser('hash-key', help='print the sha256: entry of an API key for QWEN_API_KEYS')
     hk.add_argument('key', nargs='?', help='the key (default: read a line from stdin)')
@@ -230,9 +246,12 @@ def main(argv:list[str]|None=None) -> int:
     "Entry point of the `qwen-vl` command."
     from qwen_vl.inputs import InputError
     from qwen_vl.loader import ModelNotAvailableError
+    from qwen_vl.service import ServiceError
     a = build_parser().parse_args(argv)
     try: return a.func(a)
     except (ConfigError, InputError, ModelNotAvailableError) as e:
         print(f'qwen-vl {a.command}: error: {e}', file=sys.stderr); return 2
+    except ServiceError as e:  # the remote engine is unreachable or failed
+        print(f'qwen-vl {a.command}: error: {e}', file=sys.stderr); return 3
     except KeyboardInterrupt:
         print('interrupted', file=sys.stderr); return 130
