@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""GPU check of the fast decode path (issue #6), made to run in one call on a lent GPU machine.
+"""GPU check of the fast decode path: correctness under CUDA graphs, then the benchmarks and their targets, in one run.
 
 Stages, most important first; each writes its results to `--out` as soon as it ends, so a call cut short still
 brings back what it measured, and a stage that fails keeps its traceback and lets the next one run:
@@ -11,9 +11,9 @@ brings back what it measured, and a stage that fails keeps its traceback and let
    with HF `generate` (bf16 kernels differ, so random weights' near-ties may flip late tokens) is reported.
 3. `bench-bf16`: `qwen_vl.bench.run_bench` for 3B bf16: TTFT, decode tok/s, batches, staggered arrivals, peak memory.
 4. `bench-nf4`: the same at batch 1 for 3B NF4, when bitsandbytes is importable.
-5. `targets`: the issue's targets, read from those reports (reported; only stages 1-2 decide the exit status).
+5. `targets`: the fast path's targets, read from those reports (reported; only stages 1-2 decide the exit status).
 
-    bash bench/gpu_run.sh                            # on the GPU machine: wheels, then this (see bench/README.md)
+    bash bench/gpu_run.sh                            # on a machine with a CUDA GPU (see bench/README.md)
     python bench/gpu_check.py --out /tmp/x --quick  # anywhere: CPU smoke run of the script itself (no graphs)
 """
 import argparse, gc, importlib.util, json, os, sys, threading, time, traceback
@@ -32,7 +32,7 @@ def check(name, ok, **info):
     return dict(name=name, ok=bool(ok), **info)
 
 def picture(size=(448, 336)):
-    "A synthetic picture (the GPU machine has no ../shared assets)."
+    "A synthetic picture, so the check needs no files beyond the code."
     img = Image.new('RGB', size, 'white'); d = ImageDraw.Draw(img)
     for i in range(6): d.rectangle([20 + 60 * i, 40 + 20 * i, 70 + 60 * i, 120 + 25 * i], fill=(40 * i, 255 - 40 * i, 128))
     d.text((20, 10), 'qwen-vl gpu check', fill='black')
@@ -85,13 +85,13 @@ def row(report, path, batch):
     return next((r for r in report['results'] if r['path'].startswith(path) and r['batch'] == batch and 'staggered' not in r['path']), None)
 
 def targets(bf16, nf4):
-    "The issue's targets, from the bench reports (missing reports give no checks)."
+    "The fast path's targets, from the bench reports (missing reports give no checks)."
     out = []
     if bf16:
         hf1, f1 = row(bf16, 'hf', 1), row(bf16, 'fast', 1)
         out.append(check('target: 3B bf16 batch 1 >= 15x generate', f1['speedup_vs_hf'] >= 15, speedup=f1['speedup_vs_hf'], tok_s=f1['decode_tok_s']))
         w, h = bf16['image_size']
-        out.append(check(f"target: {f1['new_tokens']} tokens + {w}x{h} image < 3 s (issue: 512, 1280x960)", f1['e2e_s'] < 3, e2e_s=f1['e2e_s']))
+        out.append(check(f"target: {f1['new_tokens']} tokens + {w}x{h} image < 3 s (target: 512, 1280x960)", f1['e2e_s'] < 3, e2e_s=f1['e2e_s']))
         out.append(check('target: TTFT no worse than generate', f1['ttft_s'] <= hf1['ttft_s'] * 1.05, fast=f1['ttft_s'], hf=hf1['ttft_s']))
         f8, stag = row(bf16, 'fast', 8), next((r for r in bf16['results'] if r['path'].endswith('staggered')), None)
         if f8: out.append(check('target: batch 8 >= 1200 tok/s', f8['decode_tok_s'] >= 1200, tok_s=f8['decode_tok_s']))
@@ -106,7 +106,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--out', required=True); p.add_argument('--quick', action='store_true', help='tiny sizes (CPU smoke run)')
     p.add_argument('--size', default='3B'); p.add_argument('--new-tokens', type=int, default=512); p.add_argument('--batches', default='1,8')
-    p.add_argument('--image', default='1280x960', help='synthetic image size WxH (the issue measures 1280x960)')
+    p.add_argument('--image', default='1280x960', help='synthetic image size WxH (the targets are for 1280x960)')
     p.add_argument('--budget-s', type=float, default=520, help='skip a stage that would likely end after this many seconds')
     a = p.parse_args()
     out = Path(a.out); out.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The one device call of issue #6: install the carried wheels, then bench/gpu_check.py; everything lands in $OUT.
-#   run(command="bash bench/gpu_run.sh", carry=[".whl"], timeout_s=600)   (wheels: bash bench/fetch_wheels.sh)
+# The GPU check in one command, on a machine with a CUDA GPU: install the wheels in .whl/ (from bench/fetch_wheels.sh,
+# for a machine without a package index), print the machine, run bench/gpu_check.py; logs and JSON land in $OUT.
+#   bash bench/fetch_wheels.sh && OUT=/tmp/gpu_check bash bench/gpu_run.sh
 set -o pipefail
 OUT=${OUT:-/tmp/gpu_check_out}; mkdir -p "$OUT"
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1

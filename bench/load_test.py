@@ -201,11 +201,11 @@ def main(argv=None) -> int:
     p.add_argument('--timeout', type=float, default=300, help='seconds per request')
     p.add_argument('--start-timeout', type=float, default=300)
     p.add_argument('--max-rss-growth-mb', type=float, default=300, help='allowed RSS growth between warm-up and the end')
-    p.add_argument('--json', metavar='OUT.json', help='also write the report here')
+    p.add_argument('--out', metavar='OUT.json', help='also write the report here')
     a = p.parse_args(argv)
     r = run(a)
     print_report(r)
-    if a.json: Path(a.json).parent.mkdir(parents=True, exist_ok=True); Path(a.json).write_text(json.dumps(r, indent=2))
+    if a.out: Path(a.out).parent.mkdir(parents=True, exist_ok=True); Path(a.out).write_text(json.dumps(r, indent=2))
     return 1 if r['problems'] else 0
 
 if __name__ == '__main__': sys.exit(main())

@@ -1,4 +1,4 @@
-"The prepared GPU check runs as a GPU session would run it, here on the CPU, so a lease is never spent on a broken script."
+"The GPU check (bench/gpu_check.py, bench/gpu_run.sh) runs here on the CPU with the tiny model, so it is known to work before a GPU runs it."
 import json, os, subprocess, sys
 from pathlib import Path
 

@@ -17,7 +17,7 @@ def test_load_script_at_ci_size(tmp_path):
     "6 clients × 5 mixed requests (some streams abandoned mid-way) against `qwen-vl serve --model tiny`: no 5xx, only 200/429/503, no temp files, memory bounded."
     out = tmp_path/'load.json'
     p = subprocess.run([sys.executable, str(ROOT/'bench/load_test.py'), '--clients', '6', '--requests', '5', '--queue-size', '3',
-                        '--max-rss-growth-mb', '250', '--json', str(out)], capture_output=True, text=True, timeout=300,
+                        '--max-rss-growth-mb', '250', '--out', str(out)], capture_output=True, text=True, timeout=300,
                        env=dict(os.environ, HF_HUB_OFFLINE='1'))
     assert p.returncode == 0, p.stdout + p.stderr
     r = json.loads(out.read_text())
