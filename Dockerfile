@@ -1,5 +1,5 @@
 # qwen_vl on a CUDA GPU: `qwen-vl serve` (API + app) as a non-root user, models in a volume.
-# The install steps are the README's: a virtual environment, then `pip install -e ".[dev]"`.
+# A production image: the package with its runtime extras (the app and tracing), none of the development tools.
 FROM nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04
 
 ENV DEBIAN_FRONTEND=noninteractive PYTHONUNBUFFERED=1
@@ -14,7 +14,7 @@ WORKDIR /app
 COPY --chown=qwen:qwen . /app
 USER 1000
 RUN python3 -m venv .venv \
-    && .venv/bin/pip install --no-cache-dir -e ".[dev]"
+    && .venv/bin/pip install --no-cache-dir ".[app,tracing]"
 
 ENV PATH=/app/.venv/bin:$PATH \
     HF_HOME=/models/hf \

@@ -1,5 +1,5 @@
 "Deployment files, checked statically (no Docker engine runs here): Dockerfile, compose file, .env.example, CI workflow."
-import re, shutil, subprocess
+import re, shutil, subprocess, tomllib
 from pathlib import Path
 import pytest, yaml
 from qwen_vl.config import load_settings, settings_table
@@ -18,11 +18,15 @@ def test_env_example_lists_every_setting_and_loads():
     s = load_settings(env={k: v for k, v in env.items() if k != 'QWEN_VL_CONFIG'})
     assert s == load_settings(env={})  # the example holds the defaults
 
-def test_dockerfile_installs_as_the_readme_says_and_serves():
+def test_dockerfile_is_a_production_image_and_serves():
+    "The image installs the package with its runtime extras — the app and tracing — and none of the development tools."
     d = (ROOT/'Dockerfile').read_text()
-    readme = (ROOT/'README.md').read_text()
-    assert 'python3 -m venv .venv' in readme and 'pip install -e ".[dev]"' in readme
-    assert 'python3 -m venv .venv' in d and re.search(r'pip install (--no-cache-dir )?-e "\.\[dev\]"', d)
+    installs = re.findall(r'pip install (?:--no-cache-dir )?(\S+)', d)
+    assert installs == ['".[app,tracing]"'], installs
+    assert 'python3 -m venv .venv' in d and '[dev]' not in d and not re.search(r'pytest|playwright|nbdev|jupyter', d)
+    extras = tomllib.loads((ROOT/'pyproject.toml').read_text())['project']['optional-dependencies']
+    assert any(r.startswith('gradio') for r in extras['app']) and any('opentelemetry-sdk' in r for r in extras['tracing'])
+    assert not any(re.match(r'(pytest|playwright|nbdev|ruff|jupyterlab)\b', r) for x in ('app', 'tracing') for r in extras[x])
     assert re.search(r'^USER 1000$', d, re.M) and 'HEALTHCHECK' in d and '/healthz' in d
     assert d.strip().splitlines()[-1] == 'CMD ["qwen-vl", "serve"]' and 'VOLUME ["/models", "/logs"]' in d
 
