@@ -16,8 +16,8 @@ from .tiny import tiny_path
 
 # %% auto #0
 __all__ = ['log', 'ModelNotAvailableError', 'hub_offline', 'resolve_source', 'resolve_dtype', 'resolve_attn',
-           'quantization_config', 'load_options', 'LoadedModel', 'cache_key', 'clear_model_cache', 'load_processor',
-           'load_model']
+           'unquantizable_modules', 'quantization_config', 'load_options', 'LoadedModel', 'cache_key',
+           'clear_model_cache', 'load_processor', 'load_model', 'say_once']
 
 # %% ../nbs/03_loader.ipynb #18344ca0
 log = logging.getLogger('qwen_vl.loader')
@@ -70,24 +70,60 @@ def resolve_attn(s:Settings) -> str:
     if s.attn_implementation != 'auto': return s.attn_implementation
     return 'flash_attention_2' if _cuda_ok(s.device_map) and importlib.util.find_spec('flash_attn') else 'sdpa'
 
-def quantization_config(s:Settings, compute_dtype=torch.bfloat16):
+# %% ../nbs/03_loader.ipynb #335fc8ba
+def _cpu_repacks_4bit() -> bool:
+    "Whether bitsandbytes repacks 4-bit weights for its AVX512-BF16 kernel when they run on this machine's CPU."
+    try: from bitsandbytes.functional import has_avx512bf16
+    except Exception: return False
+    return bool(has_avx512bf16())
+
+def unquantizable_modules(
+    config, # the model's `Qwen2_5_VLConfig` (e.g. `AutoConfig.from_pretrained(source)`)
+    quantization:str, # 'none', '4bit' or '8bit'
+    cpu_repack:bool=False, # the model runs on a CPU where bitsandbytes repacks 4-bit weights (`_cpu_repacks_4bit()`)
+    blocksize:int=64, # bitsandbytes' 4-bit block
+) -> list[str]:
+    "Names of the linear layers of `config`'s model that bitsandbytes can't quantize in `quantization`."
+    if quantization != '4bit': return []
+    from transformers import Qwen2_5_VLForConditionalGeneration
+    with torch.device('meta'): model = Qwen2_5_VLForConditionalGeneration._from_config(config)
+    def bad(m): return m.in_features < blocksize or (cpu_repack and (m.in_features % blocksize > 0 or m.out_features % 32 > 0))
+    return [k for k, m in model.named_modules() if isinstance(m, torch.nn.Linear) and bad(m)]
+
+# %% ../nbs/03_loader.ipynb #60ab7129
+def quantization_config(
+    s:Settings, # `quantization` and `quantize_vision` are read
+    compute_dtype=torch.bfloat16, # the dtype 4-bit layers compute in
+    model_config=None, # the model's config: its layers that can't be quantized stay in 16 bits (`unquantizable_modules`)
+    cpu_repack:bool=False, # the model runs on a CPU where bitsandbytes repacks 4-bit weights
+):
     "A bitsandbytes config for `s.quantization`, or None."
     if s.quantization == 'none': return None
     from transformers import BitsAndBytesConfig
     skip = ['model.visual.merger', 'lm_head'] if s.quantize_vision else ['model.visual', 'lm_head']
+    if model_config is not None:
+        skip += [k for k in unquantizable_modules(model_config, s.quantization, cpu_repack) if not any(k == p or k.startswith(p + '.') for p in skip)]
     if s.quantization == '8bit': return BitsAndBytesConfig(load_in_8bit=True, llm_int8_skip_modules=skip)
     return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type='nf4', bnb_4bit_use_double_quant=True,
                               bnb_4bit_compute_dtype=compute_dtype, llm_int8_skip_modules=skip)
 
 # %% ../nbs/03_loader.ipynb #5040c24a
-def load_options(s:Settings) -> dict:
+def load_options(
+    s:Settings, # what to load
+    source:str|None=None, # the checkpoint folder or hub id (`resolve_source`): its config tells which layers stay unquantized
+) -> dict:
     "Keyword arguments for `Qwen2_5_VLForConditionalGeneration.from_pretrained`."
     dtype = resolve_dtype(s)
     device_map = s.device_map if torch.cuda.is_available() else 'cpu'
     opts = dict(dtype=dtype, device_map=device_map, attn_implementation=resolve_attn(s))
     if s.max_memory and device_map in ('auto', 'balanced', 'balanced_low_0', 'sequential'):
         opts['max_memory'] = {int(k) if str(k).isdigit() else k: v for k, v in s.max_memory.items()}
-    q = quantization_config(s, dtype if isinstance(dtype, torch.dtype) else (torch.bfloat16 if _cuda_ok(device_map) else torch.float32))
+    cfg = None
+    if s.quantization != 'none' and source is not None:
+        from transformers import AutoConfig
+        cfg = AutoConfig.from_pretrained(source)
+    q = quantization_config(s, dtype if isinstance(dtype, torch.dtype) else (torch.bfloat16 if _cuda_ok(device_map) else torch.float32),
+                            cfg, cpu_repack=s.quantization == '4bit' and not _cuda_ok(device_map) and _cpu_repacks_4bit())
     if q is not None: opts['quantization_config'] = q
     return opts
 
@@ -150,10 +186,11 @@ def load_model(
         say(f'resolving {s.model_id}')
         source = resolve_source(s.model_id, s.cache_dir)
         from transformers import Qwen2_5_VLForConditionalGeneration
-        opts = load_options(s)
         say(f'loading weights from {source}')
         t0, before = time.time(), _gpu_allocated()
-        try: model = Qwen2_5_VLForConditionalGeneration.from_pretrained(source, **opts).eval()
+        try:
+            opts = load_options(s, source)
+            model = Qwen2_5_VLForConditionalGeneration.from_pretrained(source, **opts).eval()
         except OSError as e:
             if source == s.model_id: raise ModelNotAvailableError(f"could not download {s.model_id!r}: {e}. " + _advice(s.model_id)) from None
             raise
@@ -163,3 +200,11 @@ def load_model(
         say(f'loaded {s.model_id} in {lm.load_seconds:.1f}s, {lm.memory_gib} GiB on {lm.device}, dtype {lm.dtype}')
         _CACHE[key] = lm
         return lm
+
+# %% ../nbs/03_loader.ipynb #1b580a0a
+class say_once(logging.Filter):
+    "A logging filter that lets each message template through once."
+    def __init__(self): super().__init__(); self.seen = set()
+    def filter(self, record): new = record.msg not in self.seen; self.seen.add(record.msg); return new
+
+logging.getLogger('bitsandbytes.autograd._functions').addFilter(say_once())
