@@ -20,7 +20,7 @@ from .service import InferenceService, ServiceError
 from .tasks.base import get_task, list_tasks
 
 # %% auto #0
-__all__ = ['Run', 'DashboardSession', 'Dashboard', 'embed_app']
+__all__ = ['LABEL', 'FREE', 'Run', 'DashboardSession', 'set_picture', 'Dashboard', 'EmbeddedApp', 'embed_app']
 
 # %% ../nbs/25_dashboard.ipynb #56ef7bec
 @dataclass
@@ -84,6 +84,17 @@ def compare(self:DashboardSession, task:str, mode:str|None=None, image:bytes|str
     fields = {k: v for k, v in (fields or {}).items() if v not in (None, '')}
     return run_comparison([self.service, other], task, images=[img] if img else [], mode=mode, options=options or {}, **fields)
 
+# %% ../nbs/25_dashboard.ipynb #381e5381
+LABEL = {'description_width': '110px'} # the controls' labels: wide enough for "Temperature", "Quantization" and every task field
+FREE = {'description_width': 'initial'} # labels in a row: as wide as their text
+
+# %% ../nbs/25_dashboard.ipynb #43ec7e0f
+def set_picture(img, data:bytes|None, note=None):
+    "Show PNG `data` in the Image widget `img` (hiding the placeholder widget `note`), or hide `img` while `data` is empty."
+    img.value = data or b''
+    img.layout.display = None if data else 'none'
+    if note is not None: note.layout.display = 'none' if data else None
+
 # %% ../nbs/25_dashboard.ipynb #240c2f7b
 class Dashboard:
     "An ipywidgets dashboard over a `DashboardSession`."
@@ -91,22 +102,25 @@ class Dashboard:
         import ipywidgets as W
         self.W, self.session = W, DashboardSession(service)
         tasks = list(list_tasks())
-        self.upload = W.FileUpload(accept='image/*,video/*', multiple=False, description='Image / video')
-        self.task = W.Dropdown(options=tasks, value='spatial', description='Task')
-        self.mode = W.Dropdown(description='Mode')
+        self.upload = W.FileUpload(accept='image/*,video/*', multiple=False, description='Image / video', layout=W.Layout(width='300px'))
+        self.task = W.Dropdown(options=tasks, value='spatial', description='Task', style=LABEL)
+        self.mode = W.Dropdown(description='Mode', style=LABEL)
         self.fields_box = W.VBox()
-        self.max_new = W.IntSlider(value=service.settings.max_new_tokens, min=1, max=4096, description='Max tokens')
-        self.temp = W.FloatSlider(value=0, min=0, max=2, step=0.05, description='Temperature')
+        self.max_new = W.IntSlider(value=service.settings.max_new_tokens, min=1, max=4096, description='Max tokens', style=LABEL)
+        self.temp = W.FloatSlider(value=0, min=0, max=2, step=0.05, description='Temperature', style=LABEL)
         self.run_btn, self.stop_btn = W.Button(description='Run', button_style='primary'), W.Button(description='Stop')
-        self.progress = W.FloatProgress(value=1 if service.ready else 0, min=0, max=1, description='Model', bar_style='success' if service.ready else '')
-        self.answer = W.Textarea(layout=W.Layout(width='100%', height='140px'), description='Answer')
-        self.picture, self.parsed = W.Image(format='png', layout=W.Layout(max_width='100%')), W.HTML()
-        self.history = W.Select(options=[], description='History', rows=5)
-        self.model, self.quant = W.Text(value=service.model_name, description='Model'), W.Dropdown(options=['none', '4bit', '8bit'], value=service.settings.quantization, description='Quantization')
+        self.progress = W.FloatProgress(value=1 if service.ready else 0, min=0, max=1, description='Model', bar_style='success' if service.ready else '', style=LABEL)
+        self.answer = W.Textarea(layout=W.Layout(width='100%', height='140px'), description='Answer', style=FREE)
+        self.picture, self.parsed = W.Image(format='png', layout=W.Layout(max_width='100%', height='auto')), W.HTML(layout=W.Layout(width='100%'))
+        self.picture_note = W.HTML('<i>The picture appears here after a run.</i>')
+        self.picture.add_class('qwen-dash-picture'); set_picture(self.picture, None, self.picture_note)
+        self.history = W.Select(options=[], description='History', rows=5, style=FREE)
+        self.model, self.quant = W.Text(value=service.model_name, description='Model', style=FREE), W.Dropdown(options=['none', '4bit', '8bit'], value=service.settings.quantization, description='Quantization', style=FREE)
         self.load_btn, self.model_out = W.Button(description='Load model'), W.HTML()
-        self.cmp_model, self.cmp_quant = W.Text(description='Compare: model', placeholder='same'), W.Dropdown(options=['', 'none', '4bit', '8bit'], description='quantization')
-        self.cmp_url, self.cmp_btn = W.Text(description='or remote', placeholder='http://host:8000/v1'), W.Button(description='Compare')
-        self.cmp_picture, self.cmp_table = W.Image(format='png', layout=W.Layout(max_width='100%')), W.HTML()
+        self.cmp_model, self.cmp_quant = W.Text(description='Compare: model', placeholder='same', style=FREE), W.Dropdown(options=['', 'none', '4bit', '8bit'], description='quantization', style=FREE)
+        self.cmp_url, self.cmp_btn = W.Text(description='or remote', placeholder='http://host:8000/v1', style=FREE), W.Button(description='Compare')
+        self.cmp_picture, self.cmp_table = W.Image(format='png', layout=W.Layout(max_width='100%', height='auto')), W.HTML()
+        self.cmp_picture.add_class('qwen-dash-compare-picture'); set_picture(self.cmp_picture, None)
         self.load_btn.on_click(lambda b: self._switch())
         self.cmp_btn.on_click(lambda b: self._compare())
         self.export_btn, self.export_out = W.Button(description='Export'), W.HTML()
@@ -128,17 +142,23 @@ class Dashboard:
     def _on_task(self):
         h = get_task(self.task.value)
         self.mode.options, self.mode.value = list(h.modes), h.default_mode
-        self.fields = {f: self.W.Text(description=f) for f in task_fields(self.task.value)}
+        self.fields = {f: self.W.Text(description=f, style=LABEL) for f in task_fields(self.task.value)}
         self.fields_box.children = list(self.fields.values())
 
     def show(self):
         "The widget tree."
         W = self.W
-        left = W.VBox([self.progress, self.upload, self.task, self.mode, self.fields_box, self.max_new, self.temp, W.HBox([self.run_btn, self.stop_btn])])
-        right = W.VBox([self.answer, W.HBox([self.picture, self.parsed])])
-        models = W.VBox([W.HBox([self.model, self.quant, self.load_btn, self.model_out]),
-                         W.HBox([self.cmp_model, self.cmp_quant, self.cmp_url, self.cmp_btn]), self.cmp_picture, self.cmp_table])
-        return W.VBox([W.HBox([left, right]), W.HBox([self.history, self.export_btn, self.export_out]), models])
+        row = lambda *ws: W.HBox(list(ws), layout=W.Layout(flex_flow='row wrap', align_items='center'))
+        left = W.VBox([self.progress, self.upload, self.task, self.mode, self.fields_box, self.max_new, self.temp, row(self.run_btn, self.stop_btn)],
+                      layout=W.Layout(flex='0 0 340px', width='340px'))
+        right = W.VBox([self.answer, self.parsed], layout=W.Layout(flex='1 1 320px', min_width='0'))
+        result = W.VBox([self.picture_note, self.picture], layout=W.Layout(width='100%', margin='8px 0'))
+        models = W.VBox([row(self.model, self.quant, self.load_btn, self.model_out), row(self.cmp_model, self.cmp_quant, self.cmp_url, self.cmp_btn),
+                         self.cmp_picture, self.cmp_table])
+        top = row(left, right); top.layout.align_items = 'flex-start'
+        for w, name in ((left, 'controls'), (top, 'top'), (result, 'result')): w.add_class(f'qwen-dash-{name}')
+        return W.VBox([top, result, row(self.history, self.export_btn, self.export_out), models],
+                      layout=W.Layout(width='100%', max_width='100%')).add_class('qwen-dashboard')
     def _ipython_display_(self):
         from IPython.display import display
         display(self.show())
@@ -178,7 +198,7 @@ def _show(self:Dashboard, run:Run):
     if pic is not None:
         buf = io.BytesIO()
         pic.savefig(buf, format='png', dpi=90) if hasattr(pic, 'savefig') else pic.save(buf, 'PNG')
-        self.picture.value = buf.getvalue()
+        set_picture(self.picture, buf.getvalue(), self.picture_note)
     self.answer.value = run.result['text']
     shown = {k: run.result[k] for k in ('task', 'mode', 'data', 'warnings')}
     self.parsed.value = f"<pre style='max-height:400px;overflow:auto'>{escape(json.dumps(shown, ensure_ascii=False, indent=1)[:20000], quote=False)}</pre>"
@@ -201,7 +221,7 @@ def _compare(self:Dashboard, wait:bool=False):
             sides = self.session.compare(self.task.value, self.mode.value, image, _field_values(self.task.value, [w.value for w in self.fields.values()]),
                                          dict(max_new_tokens=self.max_new.value, temperature=self.temp.value),
                                          self.cmp_model.value.strip(), self.cmp_quant.value, self.cmp_url.value.strip())
-            buf = io.BytesIO(); side_by_side(sides).save(buf, 'PNG'); self.cmp_picture.value = buf.getvalue()
+            buf = io.BytesIO(); side_by_side(sides).save(buf, 'PNG'); set_picture(self.cmp_picture, buf.getvalue())
             rows = comparison_rows(sides)
             head = ''.join(f'<th>{escape(k)}</th>' for k in rows[0])
             body = ''.join('<tr>' + ''.join(f'<td>{escape(str(v))}</td>' for v in r.values()) + '</tr>' for r in rows)
@@ -217,10 +237,19 @@ def _export(self:Dashboard):
     self.export_out.value = '<br>'.join(files.values())
 
 # %% ../nbs/25_dashboard.ipynb #73d249e5
-def embed_app(service:InferenceService, height:int=900):
-    "Launch the Gradio app over `service` inside the notebook; returns the running Blocks."
+class EmbeddedApp:
+    "The Gradio app running in this kernel: shown as an IFrame, stopped by `close()`."
+    def __init__(self, demo, url:str, height:int): self.demo, self.url, self.height = demo, url, height
+    def __repr__(self): return f'EmbeddedApp({self.url!r})'
+    def _ipython_display_(self):
+        from IPython.display import IFrame, display
+        display(IFrame(self.url, width='100%', height=self.height))
+    def close(self): self.demo.close()
+
+def embed_app(service:InferenceService, height:int=900) -> EmbeddedApp:
+    "Launch the Gradio app over `service` in this kernel on 127.0.0.1; a notebook shows it inline."
     from qwen_vl.api import free_port
     from qwen_vl.app import build_app
-    demo = build_app(service)
-    demo.launch(inline=True, prevent_thread_lock=True, server_name='127.0.0.1', server_port=free_port(), height=height, quiet=True)
-    return demo
+    demo, port = build_app(service), free_port()
+    demo.launch(inline=False, prevent_thread_lock=True, server_name='127.0.0.1', server_port=port, quiet=True)
+    return EmbeddedApp(demo, f'http://127.0.0.1:{port}/', height)
