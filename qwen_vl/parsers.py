@@ -12,8 +12,8 @@ from typing import Any
 import json_repair
 
 # %% auto #0
-__all__ = ['find_fenced', 'loads_lenient', 'Parsed', 'extract_json', 'map_point', 'map_box', 'Box', 'parse_boxes', 'Point',
-           'parse_points', 'parse_tool_calls', 'parse_timestamp', 'parse_time_spans', 'Event', 'parse_events']
+__all__ = ['find_fenced', 'finite', 'loads_lenient', 'Parsed', 'extract_json', 'map_point', 'map_box', 'Box', 'parse_boxes',
+           'Point', 'parse_points', 'parse_tool_calls', 'parse_timestamp', 'parse_time_spans', 'Event', 'parse_events']
 
 # %% ../nbs/06_parsers.ipynb #4464d281
 _FENCE = re.compile(r'```[ \t]*([\w+-]*)[ \t]*\n(.*?)(?:```|\Z)', re.S)
@@ -26,13 +26,20 @@ def find_fenced(text:str, lang:str|None=None, strict:bool=False) -> tuple[str|No
             if want is None or l == want: return body, open_
     return None, False
 
+def finite(obj:Any) -> Any:
+    "`obj` with every float that is not finite (NaN, Infinity, 1e400) replaced by None, at any depth."
+    if isinstance(obj, float): return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict): return {k: finite(v) for k, v in obj.items()}
+    if isinstance(obj, list): return [finite(v) for v in obj]
+    return obj
+
 def loads_lenient(s:str) -> Any:
-    "JSON from `s`, repairing trailing commas, quotes and truncation when strict parsing fails; None if hopeless."
-    try: return json.loads(s)
+    "JSON from `s`, repairing trailing commas, quotes and truncation when strict parsing fails; None if hopeless; no non-finite numbers."
+    try: return finite(json.loads(s))
     except (json.JSONDecodeError, TypeError): pass
     try: obj = json_repair.loads(s or '', skip_json_loads=True)
     except Exception: return None
-    return None if obj == '' else obj
+    return None if obj == '' else finite(obj)
 
 # %% ../nbs/06_parsers.ipynb #ac9eeead
 @dataclass

@@ -13,7 +13,7 @@ from qwen_vl.api import ChatCompletionRequest, MediaResolver, TaskRequest, creat
 from qwen_vl.config import load_settings
 from qwen_vl.engine import GenerationOptions, generation_options
 from qwen_vl.inputs import InputError, VisualInfo, plain_text, prepare_messages
-from qwen_vl.media import RequestFiles, decode_data_url
+from qwen_vl.media import RequestFiles, data_url, decode_data_url
 from qwen_vl.parsers import (extract_json, find_fenced, map_box, map_point, parse_boxes, parse_events, parse_points, parse_time_spans,
                              parse_timestamp, parse_tool_calls)
 from qwen_vl.qwenvl_html import clean_html, html_tree, parse_html, to_markdown
@@ -63,7 +63,13 @@ PARSERS = [extract_json, parse_boxes, parse_points, parse_tool_calls, parse_even
 @fuzz(150)
 @given(text=ANSWER, which=st.integers(0, len(PARSERS) - 1))
 def test_parsers_never_raise(text, which):
-    PARSERS[which](text)
+    "Any text gives a result of the parser's own type: items and warnings, text, a number, or None."
+    out = PARSERS[which](text)
+    if hasattr(out, 'warnings'):  # a parsed result: what was read, and a warning for each thing that could not be
+        assert isinstance(out.warnings, list) and all(isinstance(w, str) for w in out.warnings), out
+        assert not hasattr(out, 'items') or isinstance(out.items, list), out
+    elif which in (PARSERS.index(clean_html), 8): assert isinstance(out, str), out
+    elif PARSERS[which] is parse_timestamp: assert out is None or (isinstance(out, float) and math.isfinite(out) and out >= 0), out
 
 @fuzz(150)
 @given(xy=st.tuples(st.floats(), st.floats()), box=st.tuples(*[st.floats(allow_nan=False)] * 4), inp=SIZE, orig=SIZE)
@@ -126,23 +132,54 @@ TASK_BODY = st.one_of(ANY_JSON, st.fixed_dictionaries({}, optional={'mode': SCAL
                                                                     'generation': st.one_of(GEN, SCALARS), 'prefill': SCALARS, 'draw': SCALARS}))
 S = load_settings(env={}, model='tiny', max_images=2)
 
+def refused_fields(e:ValidationError, model) -> set:
+    "The top-level fields a validation error names; each error has a message and names a field of `model` (or an unknown one it forbids)."
+    errs = e.errors()
+    assert errs and all(err['msg'] for err in errs), errs
+    names = {str(err['loc'][0]) for err in errs if err['loc']}
+    unknown = names - set(model.model_fields)
+    assert not unknown or model.model_config.get('extra') == 'forbid', (unknown, errs)
+    return names
+
+def test_refused_fields_names_the_bad_field():
+    "The helper above sees a wrong field, an unknown one, and a body that is not an object."
+    for model, body, want in [(ChatCompletionRequest, {'messages': []}, {'messages'}), (TaskRequest, {'images': [1]}, {'images'}),
+                              (TaskRequest, {'colour': 1}, {'colour'}), (ChatCompletionRequest, [], set())]:
+        with pytest.raises(ValidationError) as e: model.model_validate(body)
+        assert refused_fields(e.value, model) == want
+
 @fuzz(200)
 @given(body=CHAT_BODY)
 def test_chat_request_validation(body):
-    "A body is a valid request or a ValidationError; a valid one's messages and options are checked or refused with InputError."
+    "A body is a valid request or a ValidationError naming its fields; a valid one's options and messages are checked, or refused with InputError."
     try: req = ChatCompletionRequest.model_validate(body)
-    except ValidationError: return
-    try: req.options()
-    except InputError: pass
+    except ValidationError as e:
+        names = refused_fields(e, ChatCompletionRequest)
+        if isinstance(body, dict): assert names and names <= set(body) | {'messages'}, (names, body)
+        return
+    assert isinstance(body, dict) and req.messages and req.n == 1
+    try: o = req.options()
+    except InputError as e: assert str(e)
+    else:
+        assert isinstance(o, GenerationOptions)
+        if req.max_completion_tokens or req.max_tokens: assert o.max_new_tokens == (req.max_completion_tokens or req.max_tokens)
     with RequestFiles(S) as files:
-        try: to_engine_messages(req, MediaResolver(S, files))
-        except InputError: pass
+        try: msgs = to_engine_messages(req, MediaResolver(S, files))
+        except InputError as e: assert str(e); return
+        assert len(msgs) == len(req.messages) and all(m['role'] in ('system', 'user', 'assistant') for m in msgs), msgs
 
 @fuzz(150)
 @given(body=TASK_BODY)
 def test_task_request_validation(body):
-    try: TaskRequest.model_validate(body)
-    except ValidationError: pass
+    "A task body is a request of the declared types, or a ValidationError naming each field it refuses (unknown ones too)."
+    try: req = TaskRequest.model_validate(body)
+    except ValidationError as e:
+        names = refused_fields(e, TaskRequest)
+        if isinstance(body, dict): assert names and names <= set(body), (names, body)
+        return
+    assert isinstance(body, dict) and set(body) <= set(TaskRequest.model_fields)
+    assert all(isinstance(u, str) for u in req.images + req.videos) and isinstance(req.fields, dict) and isinstance(req.draw, bool)
+    assert isinstance(req.generation, GenerationOptions)
 
 @fuzz(150)
 @given(opts=GEN)
@@ -154,8 +191,13 @@ def test_generation_options(opts):
 @fuzz(150)
 @given(msgs=st.one_of(st.lists(MESSAGE, max_size=3), ANY_JSON))
 def test_prepare_messages(msgs):
-    try: prepare_messages(msgs, S)
-    except InputError: pass
+    "Messages are completed — the same roles, text made plain — or refused with a message saying what is wrong."
+    try: out, infos = prepare_messages(msgs, S)
+    except InputError as e: assert str(e); return
+    assert [m['role'] for m in out] == [m['role'] for m in msgs] and all(isinstance(i, VisualInfo) for i in infos)
+    for m in out:
+        texts = [m['content']] if isinstance(m['content'], str) else [i['text'] for i in m['content'] if isinstance(i.get('text'), str)]
+        for s in texts: assert plain_text(s) == s  # no control token left
 
 @fuzz(150)
 @given(text=st.text(alphabet=st.sampled_from(list('<|>_ab\u200b')), max_size=30))
@@ -167,8 +209,10 @@ def test_plain_text_leaves_no_control_token(text):
 @fuzz(100)
 @given(url=URLS)
 def test_data_urls(url):
-    try: decode_data_url(url)
-    except InputError: pass
+    "A data URL decodes to its media type and bytes — which encode back to the same URL — or is refused, saying what is expected."
+    try: mime, data = decode_data_url(url)
+    except InputError as e: assert 'data URL' in str(e); return
+    assert isinstance(data, bytes) and data_url(data, mime) == url
 
 @pytest.fixture(scope='module')
 def live(tmp_path_factory):
