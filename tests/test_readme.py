@@ -24,6 +24,10 @@ def sh_commands(text:str) -> list[str]:
             if cmd.strip() and not cmd.lstrip().startswith('#'): out.append(cmd.strip())
     return out
 
+def python_blocks(text:str) -> str:
+    "The ```python blocks of `text`, in order, as one script (later blocks use what earlier ones made, as in a notebook)."
+    return '\n'.join(re.findall(r'^```python\n(.*?)^```', text, re.M | re.S))
+
 def skip_reason(cmd:str) -> str|None:
     "Why `cmd` is not run here, or None."
     return next((why for pat, why in SKIP if re.search(pat, cmd)), None)
@@ -34,6 +38,7 @@ def test_commands_are_found_and_sorted():
     assert skip_reason('qwen-vl run --model Qwen/Qwen2.5-VL-3B-Instruct --image x.png') == 'needs real weights'
     assert skip_reason('docker compose up -d') == 'needs a Docker engine' and skip_reason('qwen-vl doctor') is None
     assert sum(skip_reason(c) is None for c in cmds) >= 12, [c for c in cmds if skip_reason(c) is None]
+    assert 'UnifiedQwenInference' in python_blocks(README) and 'OpenAI(' in python_blocks(README)
 
 def test_ci_installs_exactly_as_the_readme_says():
     ci = (ROOT/'.ci/run').read_text()
@@ -74,6 +79,10 @@ def test_readme_commands_run_verbatim_in_a_fresh_clone(clone):
             r = subprocess.run(['bash', '-o', 'pipefail', '-c', cmd], cwd=clone, env=env, capture_output=True, text=True, timeout=600)
             ran.append(cmd)
             if r.returncode != 0 or 'Traceback' in r.stderr: failed.append(f'$ {cmd}\n(exit {r.returncode})\n{r.stdout[-1500:]}\n{r.stderr[-3000:]}')
+        # the Python examples, while the README's server is still up (the openai client talks to it)
+        r = subprocess.run([sys.executable, '-c', python_blocks((clone/'README.md').read_text())], cwd=clone, env=env,
+                           capture_output=True, text=True, timeout=600)
+        if r.returncode != 0: failed.append(f'the README\'s Python examples (exit {r.returncode})\n{r.stderr[-3000:]}')
     finally:
         for p in servers:
             p.send_signal(signal.SIGINT)
