@@ -6,20 +6,21 @@ Docs: https://qwen-vl.github.io/qwen_vl/app.html.md"""
 
 # %% ../nbs/24_app.ipynb #7d2d3cb3
 from __future__ import annotations
-import json, tempfile, time
+import json, logging, tempfile, time
 from pathlib import Path
 from PIL import Image
 from .compare import compare_tab
 from .inputs import InputError
-from .media import MediaError, open_image_bytes
+from .media import MediaError, RequestFiles, open_image_bytes
 from .config import model_choice
 from .security import Guard, UiAccess, UiUser, ui_access, with_gradio_request
-from .service import InferenceService, ModelDoesNotFit, ServiceError
+from .service import InferenceService, ServiceError
 from .tasks.base import get_task, list_tasks
 
 # %% auto #0
-__all__ = ['FIELD_LABELS', 'TASK_TITLES', 'media_item', 'history_to_messages', 'chat_stream', 'answer_stream', 'task_stream',
-           'export_result', 'task_fields', 'apply_settings', 'build_app', 'mount_app']
+__all__ = ['log', 'FIELD_LABELS', 'TASK_TITLES', 'media_item', 'history_to_messages', 'chat_stream', 'answer_stream',
+           'task_stream', 'image_preview', 'pdf_report', 'export_result', 'task_fields', 'switch_note',
+           'apply_settings', 'build_app', 'mount_app']
 
 # %% ../nbs/24_app.ipynb #e7aba708
 def _parts(content) -> list:
@@ -94,12 +95,14 @@ def task_stream(service:InferenceService, task:str, mode:str|None, image:str|Non
         rec.images, rec.videos = int(bool(image)), int(bool(video))
         try:
             access.admit(rec)
-            img = open_image_bytes(Path(image).read_bytes(), service.settings) if image else None
-            ts = service.stream_task(task, images=[img] if img else [], videos=[video] if video else [], mode=mode or None,
-                                     options=options or {}, prefill=prefill or None, **fields)
-            text = prefill or ''
-            for piece in ts:
-                text += piece; yield text, None, None
+            with RequestFiles(service.settings) as files:  # uploads checked by content, as the chat and the API check them
+                img = open_image_bytes(Path(image).read_bytes(), service.settings) if image else None
+                vid = files.add_video(Path(video).read_bytes()) if video else None
+                ts = service.stream_task(task, images=[img] if img else [], videos=[vid] if vid else [], mode=mode or None,
+                                         options=options or {}, prefill=prefill or None, **fields)
+                text = prefill or ''
+                for piece in ts:
+                    text += piece; yield text, None, None
             r = ts.result
             rec.prompt_tokens, rec.completion_tokens = (r.inference or {}).get('prompt_tokens', 0), (r.inference or {}).get('completion_tokens', 0)
             yield r.text, r.to_dict(), ts.handler.visualize(r, img) or img
@@ -107,47 +110,76 @@ def task_stream(service:InferenceService, task:str, mode:str|None, image:str|Non
             rec.status = getattr(e, 'status', 400)
             yield f'⚠️ {e}', {'error': str(e)}, None
 
+# %% ../nbs/24_app.ipynb #f4ac89a0
+def image_preview(path:str|None, # the uploaded file
+                  settings) -> tuple: # the service's settings (limits)
+    "A task tab's uploaded image, checked as the task will check it: `(image, '')` or `(None, '⚠️ why')`."
+    if not path: return None, ''
+    try: return open_image_bytes(Path(path).read_bytes(), settings), ''
+    except MediaError as e: return None, f'⚠️ {e}'
+
 # %% ../nbs/24_app.ipynb #5da5dd26
+log = logging.getLogger('qwen_vl.app')
+
 def _pdf_font(pdf):
     from qwen_vl.visualize import font_path
     from matplotlib import font_manager
     for p in (font_path(), font_manager.findfont('DejaVu Sans')):
-        if p and p.endswith(('.ttf', '.otf')):
+        if p and p.endswith(('.ttf', '.otf', '.ttc')):
             try: pdf.add_font('body', fname=p); return 'body'
             except Exception: pass
     return 'helvetica'
 
-def _rows(result:dict) -> list[tuple[str, str]]:
+def _clip(text:str, n:int) -> str:
+    "`text`, cut to `n` characters with a note saying so."
+    return text if len(text) <= n else text[:n] + f' … ({len(text) - n:,} more characters in the JSON export)'
+
+def _rows(result:dict) -> tuple[list[tuple[str, str]], bool]:
+    "The found items as (number, JSON) rows, or a form's fields as (key, value); whether they are fields."
     d = result.get('data', {})
     for key in ('boxes', 'lines', 'elements', 'actions', 'events', 'points'):
         if d.get(key):
-            return [(str(i + 1), json.dumps({k: v for k, v in it.items() if k not in ('extra', 'input_bbox', 'input_point')}, ensure_ascii=False)[:180])
-                    for i, it in enumerate(d[key][:200])]
-    if d.get('fields'): return [(k, str(v)) for k, v in d['fields'].items()]
-    return []
+            return [(str(i + 1), _clip(json.dumps({k: v for k, v in it.items() if k not in ('extra', 'input_bbox', 'input_point')}, ensure_ascii=False), 180))
+                    for i, it in enumerate(d[key][:200])], False
+    fields = d.get('fields') or {}
+    return [(str(k), v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)) for k, v in fields.items()], True
 
-def export_result(result:dict, picture:Image.Image|None, folder:str|Path) -> dict[str, str]:
-    "Write the result as JSON, PNG (if there is a picture) and a PDF report into `folder`; their paths."
-    folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
-    stem = f"qwen-vl-{result.get('task', 'result')}-{time.strftime('%Y%m%d-%H%M%S')}"
-    out = {'json': str(folder/f'{stem}.json')}
-    Path(out['json']).write_text(json.dumps(result, ensure_ascii=False, indent=2))
+def pdf_report(result:dict, # a `TaskResult.to_dict()`
+               png:str|None, # the picture to put first, if any
+               path:str): # where to write the PDF
+    "Write the PDF report of `result`: the picture, the answer, and what was found."
     from fpdf import FPDF
     pdf = FPDF(); pdf.add_page(); font = _pdf_font(pdf)
-    def line(txt, size=10): pdf.set_font(font, size=size); pdf.multi_cell(0, size * 0.5, txt.encode('latin-1', 'replace').decode('latin-1') if font == 'helvetica' else txt); pdf.ln(1)
+    fit = (lambda t: t) if font != 'helvetica' else (lambda t: t.encode('latin-1', 'replace').decode('latin-1'))
+    def line(txt, size=10):
+        pdf.set_font(font, size=size); pdf.multi_cell(0, size * 0.5, fit(txt), new_x='LMARGIN', new_y='NEXT'); pdf.ln(1)
     line(f"qwen_vl — {result.get('task')} ({result.get('mode')})", 16)
-    if picture is not None:
-        out['png'] = str(folder/f'{stem}.png'); picture.save(out['png'])
-        w = 190 if picture.width >= picture.height else 190 * picture.width / picture.height * 0.7
-        pdf.image(out['png'], w=min(w, 190)); pdf.ln(2)
-    line('Answer', 12); line(result.get('text', '')[:4000])
-    rows = _rows(result)
-    if rows:
-        line('Found', 12)
+    if png:
+        w, h = Image.open(png).size
+        pdf.image(png, w=min(190, 190 if w >= h else 190 * w / h * 0.7)); pdf.ln(2)
+    line('Answer', 12); line(_clip(result.get('text', ''), 4000))
+    rows, fields = _rows(result)
+    if rows: line('Found', 12)
+    if fields:  # a value can be long: paragraphs flow over pages, where a table row can't
+        for k, v in rows[:200]: line(f'{_clip(k, 200)}: {_clip(v, 3000)}', 9)
+    elif rows:
         with pdf.table(col_widths=(15, 175), text_align='LEFT', first_row_as_headings=False) as t:
-            for a, b in rows: r = t.row(); r.cell(a); r.cell(b if font != 'helvetica' else b.encode('latin-1', 'replace').decode('latin-1'))
-    if result.get('warnings'): line('Warnings: ' + '; '.join(result['warnings']), 9)
-    out['pdf'] = str(folder/f'{stem}.pdf'); pdf.output(out['pdf'])
+            for a, b in rows: r = t.row(); r.cell(a); r.cell(fit(b))
+    if result.get('warnings'): line(_clip('Warnings: ' + '; '.join(result['warnings']), 3000), 9)
+    pdf.output(path)
+
+def export_result(result:dict, picture:Image.Image|None, folder:str|Path) -> dict[str, str]:
+    "Write `result` as JSON, PNG (if there is a picture) and a PDF report into `folder`: their paths; `<format>_error`: why one failed."
+    folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
+    stem, out = f"qwen-vl-{result.get('task', 'result')}-{time.strftime('%Y%m%d-%H%M%S')}", {}
+    def attempt(fmt, write):
+        try: p = str(folder/f'{stem}.{fmt}'); write(p); out[fmt] = p
+        except Exception as e:
+            log.exception('%s export failed', fmt)
+            out[f'{fmt}_error'] = f'the {fmt.upper()} export failed ({type(e).__name__}: {e}); the other formats are complete'
+    attempt('json', lambda p: Path(p).write_text(json.dumps(result, ensure_ascii=False, indent=2, default=str)))
+    if picture is not None: attempt('png', picture.save)
+    attempt('pdf', lambda p: pdf_report(result, out.get('png'), p))
     return out
 
 # %% ../nbs/24_app.ipynb #7564bf2b
@@ -166,8 +198,16 @@ def task_fields(task:str) -> list[str]:
 
 def _status_md(service) -> str:
     st = service.status()
-    if st['ready']: return f"**Model:** `{st['model']}` on {st['engine']['device']} ({st['engine']['dtype']}, {st['engine']['quantization']}) — ready"
-    return f"**Model:** `{st['model']}` — " + (f"failed to load: {st['load_error']}" if st['load_error'] else 'loading…')
+    if not st['ready']: return f"**Model:** `{st['model']}` — " + (f"failed to load: {st['load_error']}" if st['load_error'] else 'loading…')
+    return (f"**Model:** `{st['model']}` on {st['engine']['device']} ({st['engine']['dtype']}, {st['engine']['quantization']}) — ready"
+            + (f"; loading `{st['switching']}`" if st['switching'] else ' — ⚠️ the last model switch failed (see Settings)' if st['switch_error'] else ''))
+
+def switch_note(service) -> str:
+    "The settings panel's line on model switching: what is loading, or why the last switch failed, or what serves."
+    st = service.status()
+    if st['switching']: return f"⏳ loading `{st['switching']}`" + (f"; `{st['model']}` answers until it is in" if st['ready'] else '')
+    if st['switch_error']: return f"⚠️ {st['switch_error']}"
+    return f"serving `{st['model']}` ({service.settings.quantization})" if st['ready'] else ''
 
 # %% ../nbs/24_app.ipynb #743334eb
 def _field_values(task, vals):
@@ -177,13 +217,12 @@ def _field_values(task, vals):
     return out
 
 def apply_settings(service:InferenceService, model:str, quantization:str, min_pixels=None, max_pixels=None, video_fps=None) -> str:
-    "Reload the service with the settings panel's values; the new status line (or the error)."
+    "Switch the service to the settings panel's values (in the background); the panel's line on it (`switch_note`) or why it was refused."
     from qwen_vl.config import ConfigError
-    over = model_choice(model)
     extra = {k: (int(v) if k != 'video_fps' else float(v)) for k, v in dict(min_pixels=min_pixels, max_pixels=max_pixels, video_fps=video_fps).items() if v}
-    try: service.reload(**over, quantization=quantization, **extra)
-    except (ConfigError, ModelDoesNotFit) as e: return f'⚠️ {e}'
-    return _status_md(service)
+    try: service.reload(**model_choice(model), quantization=quantization, **extra)
+    except (ConfigError, ServiceError) as e: return f'⚠️ {e}'
+    return switch_note(service)
 
 def build_app(service:InferenceService, access:UiAccess|None=None): # sign-in, limits and audit (`mount_app` passes the API's)
     "The Gradio Blocks app over `service`."
@@ -193,12 +232,12 @@ def build_app(service:InferenceService, access:UiAccess|None=None): # sign-in, l
     with gr.Blocks(title='qwen_vl') as demo:
         gr.Markdown('# qwen_vl\nQwen2.5-VL workbench: chat, OCR, documents, grounding, video and GUI agents.')
         status = gr.Markdown(_status_md(service), elem_id='status')
-        gr.Timer(2).tick(lambda: _status_md(service), None, status)
         with gr.Accordion('Settings', open=False):
             with gr.Row():
                 model = gr.Dropdown(['tiny', '3B', '7B'], value=s.model or s.model_size, allow_custom_value=True, label='Model (tiny, 3B, 7B, hub id or folder)')
                 quant = gr.Radio(['none', '4bit', '8bit'], value=s.quantization, label='Quantization')
                 load = gr.Button('Load model')
+            note = gr.Markdown(switch_note(service), elem_id='switch-status')
             with gr.Row():
                 max_new = gr.Slider(1, 4096, value=s.max_new_tokens, step=1, label='Max new tokens')
                 temp = gr.Slider(0, 2, value=0, step=0.05, label='Temperature (0 = greedy)')
@@ -209,7 +248,8 @@ def build_app(service:InferenceService, access:UiAccess|None=None): # sign-in, l
                 fps = gr.Slider(0.25, 8, value=s.video_fps, step=0.25, label='Video frames per second')
             system = gr.Textbox(label='Custom system prompt (chat)', placeholder='You are a helpful assistant.')
             dark = gr.Button('Light / dark', size='sm')
-        load.click(lambda *v: apply_settings(service, *v), [model, quant, min_px, max_px, fps], status)
+        gr.Timer(2).tick(lambda: (_status_md(service), switch_note(service)), None, [status, note])
+        load.click(lambda *v: apply_settings(service, *v), [model, quant, min_px, max_px, fps], note)
         dark.click(None, js="() => { document.body.classList.toggle('dark'); }")
         with gr.Tab('Chat'):
             convs = gr.State([])
@@ -244,7 +284,10 @@ def _task_tab(gr, service, task, max_new, temp, top_p, access):
     with gr.Tab(TASK_TITLES.get(task, task), elem_id=f'tab-{task}'):
         with gr.Row():
             with gr.Column():
-                media = gr.Video(label='Video') if task == 'video' else gr.Image(type='filepath', label='Screenshot' if hasattr(h, 'tool') else 'Image')
+                if task == 'video': media = gr.Video(label='Video')
+                else:  # a file, not gr.Image: Gradio would decode it first and show its own error for a non-image
+                    media = gr.File(type='filepath', file_types=['image'], label='Screenshot' if hasattr(h, 'tool') else 'Image', elem_id=f'{task}-upload')
+                    preview = gr.Image(label='Preview', interactive=False, height=240, elem_id=f'{task}-preview')
                 mode = gr.Dropdown(list(h.modes), value=h.default_mode, label='Mode')
                 fields = [gr.Textbox(label=FIELD_LABELS.get(f, f), elem_id=f'{task}-{f}') for f in task_fields(task)]
                 with gr.Accordion('Answer starts with (prefill)', open=False):
@@ -254,8 +297,10 @@ def _task_tab(gr, service, task, max_new, temp, top_p, access):
                 raw = gr.Textbox(label='Answer', lines=6, elem_id=f'{task}-answer')
                 pic = gr.Plot(label='Timeline') if task == 'video' else gr.Image(label='Result', type='pil', elem_id=f'{task}-picture')
                 parsed = gr.JSON(label='Parsed result', elem_id=f'{task}-parsed')
-                with gr.Row(): export = gr.Button('Export JSON / PNG / PDF'); files = gr.File(label='Exports', file_count='multiple')
+                with gr.Row(): export = gr.Button('Export JSON / PNG / PDF'); files = gr.File(label='Exports', file_count='multiple', elem_id=f'{task}-exports')
+                export_note = gr.Markdown(elem_id=f'{task}-export-note')
         last = gr.State(None)
+        if task != 'video': media.change(lambda p: image_preview(p, service.settings), media, [preview, raw])
         def _run(request, media_path, m, *vals):
             *fvals, pre, n, t, p = vals
             img, vid = (None, media_path) if task == 'video' else (media_path, None)
@@ -264,10 +309,11 @@ def _task_tab(gr, service, task, max_new, temp, top_p, access):
                 yield text, picture, result, (result, picture)
         run.click(with_gradio_request(gr, _run), [media, mode, *fields, prefill, max_new, temp, top_p], [raw, pic, parsed, last])
         def _export(state):
-            if not state or not state[0]: return None
+            if not state or not state[0]: return None, 'run the task first; then its result can be exported'
             result, picture = state
-            return list(export_result(result, picture if isinstance(picture, Image.Image) else None, tempfile.mkdtemp(prefix='qwen-vl-export-')).values())
-        export.click(_export, last, files)
+            out = export_result(result, picture if isinstance(picture, Image.Image) else None, tempfile.mkdtemp(prefix='qwen-vl-export-'))
+            return [p for k, p in out.items() if not k.endswith('_error')], '\n\n'.join(f'⚠️ {v}' for k, v in out.items() if k.endswith('_error'))
+        export.click(_export, last, [files, export_note])
 
 def mount_app(app, service:InferenceService, path:str='/ui'):
     "Mount the Gradio app on the API's FastAPI `app` under `path` (and redirect `/` there)."

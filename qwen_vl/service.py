@@ -7,6 +7,7 @@ Docs: https://qwen-vl.github.io/qwen_vl/service.html.md"""
 # %% ../nbs/22_service.ipynb #32488143
 from __future__ import annotations
 import contextvars, hashlib, json, logging, os, threading, time, uuid
+import psutil
 from collections import OrderedDict
 from fastcore.basics import patch
 from contextlib import contextmanager
@@ -19,8 +20,8 @@ from .metrics import Metrics
 from .tracing import record_span, setup_tracing, span
 
 # %% auto #0
-__all__ = ['log', 'ServiceError', 'QueueFull', 'NotReady', 'ModelDoesNotFit', 'RateLimited', 'request_context', 'fingerprint',
-           'InferenceService', 'TaskStream']
+__all__ = ['log', 'ServiceError', 'QueueFull', 'NotReady', 'ModelDoesNotFit', 'SwitchInProgress', 'RateLimited',
+           'request_context', 'fingerprint', 'InferenceService', 'TaskStream', 'room_for_both']
 
 # %% ../nbs/22_service.ipynb #33df740f
 log = logging.getLogger('qwen_vl.service')
@@ -41,6 +42,10 @@ class NotReady(ServiceError):
 class ModelDoesNotFit(ServiceError):
     "A model switch refused: the GPUs can't hold the new model."
     status, type, code = 409, 'invalid_request_error', 'model_does_not_fit'
+
+class SwitchInProgress(ServiceError):
+    "A model switch refused: another model is still loading."
+    status, type, code = 409, 'invalid_request_error', 'switch_in_progress'
 
 class RateLimited(ServiceError):
     "A caller over its per-minute limits (`QWEN_RATE_LIMIT_RPM`, `QWEN_RATE_LIMIT_TPM`)."
@@ -70,6 +75,7 @@ class InferenceService:
     def __init__(self, settings:Settings|None=None, engine=None):
         self.settings = s = settings or load_settings()
         self.engine, self.load_error, self.loading = engine, None, False
+        self.switching = self.switch_error = None # the model a switch is loading; why the last switch failed
         self.model_name = s.served_model_name or s.model_id
         self.metrics = Metrics()
         if s.otlp_endpoint: setup_tracing(s)
@@ -92,21 +98,6 @@ class InferenceService:
             else: load()
         return self
 
-    def reload(self, background:bool=True, progress=None, gpus=None, **overrides) -> 'InferenceService':
-        "Switch to the model/settings `overrides` describe (e.g. `model='tiny'`, `quantization='4bit'`); clears the cache."
-        from qwen_vl.config import load_settings as _load
-        from qwen_vl.hardware import fit_problem
-        new = _load(env={}, **{**self.settings.model_dump(), **overrides})
-        held = getattr(getattr(self.engine, 'loaded', None), 'memory_gib', 0.0) or 0.0
-        if new.backend == 'local' and (problem := fit_problem(new.model_id, new.quantization, gpus, held_gib=held, quantize_vision=new.quantize_vision)):
-            raise ModelDoesNotFit(problem + f'; still serving {self.model_name}')
-        old, self.settings, self.engine, self.load_error = self.engine, new, None, None
-        if hasattr(old, 'close'): old.close()  # nothing may hold the old model while the new one loads
-        self.model_name = new.served_model_name or new.model_id
-        self._zero_gauges()
-        self._cache.clear()
-        return self.start(background, progress)
-
     def _zero_gauges(self):
         "Queue gauges exist from the start (an autoscaler on `num_requests_waiting` sees every pod)."
         self.metrics.waiting.labels(self.model_name).set(self._waiting); self.metrics.running.labels(self.model_name).set(self._running)
@@ -124,11 +115,12 @@ class InferenceService:
         "Raise `NotReady` unless the model is loaded."
         if self.ready: return
         if self.load_error: raise NotReady(f'the model failed to load: {self.load_error}')
-        raise NotReady('the model is still loading; try again shortly', retry_after=5)
+        raise NotReady(f'the model {self.switching or self.model_name} is still loading; try again shortly', retry_after=5)
 
     def status(self) -> dict:
-        "Readiness, model and queue state."
+        "Readiness, model, model switch and queue state."
         return dict(ready=self.ready, loading=self.loading, load_error=self.load_error, model=self.model_name,
+                    switching=self.switching, switch_error=self.switch_error,
                     running=self._running, waiting=self._waiting, concurrency=self.concurrency,
                     queue_size=self.settings.queue_size, cached=len(self._cache),
                     **({'engine': self.engine.info} if self.ready else {}))
@@ -155,7 +147,7 @@ def _slot(self:InferenceService, entered:float):
         self.metrics.waiting.labels(self.model_name).set(self._waiting); self.metrics.running.labels(self.model_name).set(self._running)
     try: yield time.perf_counter() - entered
     finally:
-        with self._lock: self._running -= 1; self.metrics.running.labels(self.model_name).set(self._running); self._lock.notify()
+        with self._lock: self._running -= 1; self.metrics.running.labels(self.model_name).set(self._running); self._lock.notify_all()
 
 # %% ../nbs/22_service.ipynb #43bdedbd
 @patch
@@ -172,7 +164,8 @@ def _generate_now(self:InferenceService, messages, o, task, entered, q=None, can
         with span('qwen_vl.request', task=task, model=self.model_name), self._slot(entered) as waited:
             record_span('qwen_vl.queue', time.time() - waited, time.time())
             if self.fault_hook: self.fault_hook(messages)
-            res = self.engine._run([messages], o, q, cancel)[0]
+            if (eng := self.engine) is None: self.check_ready(); eng = self.engine  # a switch freed it while we waited
+            res = eng._run([messages], o, q, cancel)[0]
     except InputError:
         self.metrics.errors.labels(self.model_name, task, 'invalid_request_error').inc(); raise
     except ServiceError as e:  # e.g. the remote engine is down: its own status (503, 502) goes to the client
@@ -253,3 +246,69 @@ def stream_task(self:InferenceService, task:str, images:list=(), videos:list=(),
     fields = {**h.engine_fields(self.settings), **fields}
     msgs = h.messages_for(images, videos, mode, prompt, system, prefill, **fields)
     return TaskStream(h, self.stream(msgs, options, task=h.name), mode)
+
+# %% ../nbs/22_service.ipynb #c28c2a44
+def room_for_both(new:Settings, # the settings to switch to
+                  gpus:list|None=None) -> bool: # `GPUInfo`s to plan for (default: `detect_gpus()`)
+    "Whether the model `new` describes can load while the current one stays in memory."
+    if new.backend != 'local': return True
+    from qwen_vl.hardware import GiB, detect_gpus, estimate_memory_gib, fit_problem, model_size_of
+    gpus = detect_gpus() if gpus is None else gpus
+    if gpus: return fit_problem(new.model_id, new.quantization, gpus, quantize_vision=new.quantize_vision) is None
+    size = model_size_of(new.model_id)
+    return size is None or 2 * estimate_memory_gib(size) <= psutil.virtual_memory().available / GiB * 0.9
+
+# %% ../nbs/22_service.ipynb #ceb76a28
+@patch
+def reload(self:InferenceService, background:bool=True, # load in a thread; `status()` follows it
+           progress=None, # called with messages while the model loads
+           gpus:list|None=None, # `GPUInfo`s to plan for (default: `detect_gpus()`)
+           side_by_side:bool|None=None, # load beside the current model (default: `room_for_both`)
+           **overrides) -> InferenceService: # settings to change, e.g. `model='tiny'`, `quantization='4bit'`
+    "Switch to the model/settings `overrides` describe; if that fails, the previous ones serve on."
+    from qwen_vl.hardware import fit_problem
+    try: new = load_settings(env={}, **{**self.settings.model_dump(), **overrides})
+    except Exception as e: self.switch_error = f'the switch was refused: {e}; still serving {self.model_name}'; raise
+    target = new.served_model_name or new.model_id
+    with self._lock:
+        if self.loading: raise SwitchInProgress(f'{self.switching or self.model_name} is still loading; switch once it is in (see /readyz)')
+        held = getattr(getattr(self.engine, 'loaded', None), 'memory_gib', 0.0) or 0.0
+        if new.backend == 'local' and (problem := fit_problem(new.model_id, new.quantization, gpus, held_gib=held, quantize_vision=new.quantize_vision)):
+            self.switch_error = f'{target} was not loaded: {problem}; still serving {self.model_name}'
+            raise ModelDoesNotFit(problem + f'; still serving {self.model_name}')
+        self.loading, self.switching, self.switch_error = True, target, None
+    both = room_for_both(new, gpus) if side_by_side is None else side_by_side
+    if background: threading.Thread(target=self._switch, args=(new, both, progress), daemon=True, name='qwen-vl-switch').start()
+    else: self._switch(new, both, progress)
+    return self
+
+@patch
+def _swap(self:InferenceService, engine, settings:Settings):
+    "Serve `engine` with `settings` from now on; close the engine it replaces once its requests are done."
+    prev, self.settings, self.model_name = self.engine, settings, settings.served_model_name or settings.model_id
+    self.engine = engine
+    self._cache.clear(); self._zero_gauges()
+    if prev is not None and prev is not engine and hasattr(prev, 'close'):
+        with self._lock: self._lock.wait_for(lambda: self._running == 0, timeout=60)
+        prev.close(); del prev
+        import gc, torch; gc.collect()  # the replaced model's memory back to the GPU, so the next fit check sees it free
+        if torch.cuda.is_available(): torch.cuda.empty_cache()
+
+@patch
+def _switch(self:InferenceService, new:Settings, both:bool, progress=None):
+    "Load `new` beside the current model (`both`) or after freeing it; on failure the previous settings serve again."
+    from qwen_vl.remote import engine_for
+    old, target = self.settings, self.switching
+    try:
+        if not both: self._swap(None, new)  # nothing may hold the old model while the new one loads
+        self._swap(engine_for(new, progress=progress), new); self.load_error = None
+    except Exception as e:
+        why = f'{type(e).__name__}: {e}'
+        if not both:
+            self._swap(None, old)
+            try: self._swap(engine_for(old, progress=progress), old)
+            except Exception as e2: self.load_error = f'{type(e2).__name__}: {e2}'
+        self.switch_error = f'switching to {target} failed: {why}; ' + (
+            f'still serving {self.model_name}' if self.ready else f'{self.model_name} could not be loaded again either: {self.load_error}')
+        log.error('model switch failed: %s', self.switch_error)
+    finally: self.loading, self.switching = False, None

@@ -1,6 +1,7 @@
 "`qwen-vl serve --model tiny` as a user runs it: a real server on 127.0.0.1, the app in a real browser."
 from contextlib import contextmanager
 from pathlib import Path
+import re
 import httpx, pytest
 from conftest import serve_tiny
 
@@ -87,3 +88,59 @@ def test_app_users_share_their_keys_rate_limit(tmp_path):
         assert httpx.get(url + '/v1/models', headers={'Authorization': 'Bearer k-ui'}).status_code == 429
     log = (tmp_path/'server.log').read_text()
     assert 'method=UI' in log and 'route=/ui/tasks/spatial' in log and 'status=429' in log, log[-3000:]
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason='Debian chromium is not installed')
+def test_task_tab_refuses_a_non_image_named_png(server, tmp_path):
+    "Text renamed .png, uploaded in a task tab: the chat's and the API's message (what is wrong, what is allowed), no Gradio internals."
+    from playwright.sync_api import expect
+    fake = tmp_path/'cat.png'; fake.write_bytes(b'just some text, not a picture\n' * 50)
+    refusal = re.compile(r'not an image we can read; allowed: JPEG, PNG, WebP')
+    with app_tab(server[0], 'Grounding', '#tab-spatial', 'app-not-an-image.png') as tab:
+        tab.locator('#spatial-upload input[type=file]').set_input_files(str(fake))
+        answer = tab.locator('#spatial-answer textarea')
+        expect(answer).to_have_value(refusal, timeout=30_000)  # said as soon as it is uploaded
+        tab.locator('#spatial-target textarea, #spatial-target input').first.fill('cake')
+        tab.locator('#spatial-run').click()
+        expect(tab.locator('#spatial-parsed')).to_contain_text('not an image we can read', timeout=60_000)  # the run says it too
+        expect(answer).to_have_value(refusal)
+        shown = tab.page.locator('body').inner_text()
+        for internal in ('Could not', 'preprocess', 'UnidentifiedImageError', 'Traceback', '/tmp/'):
+            assert internal not in shown, (internal, shown[-2000:])
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason='Debian chromium is not installed')
+def test_export_of_a_long_key_value_result(server):
+    "OCR key-value fields thousands of characters long: Export returns the JSON, the PNG and a PDF that flows over pages."
+    import json
+    from playwright.sync_api import expect
+    fields = {'company': 'UNIHAKKA INTERNATIONAL SDN BHD ' * 100, 'address': '12, Jalan Tampoi 7/4, ' + 'Johor Bahru ' * 300, 'total': 'RM8.75'}
+    with app_tab(server[0], 'OCR', '#tab-ocr', 'app-export-key-value.png') as tab:
+        tab.locator('#ocr-upload input[type=file]').set_input_files(str(ROOT/'reference/qwen25vl-cookbooks/assets/ocr/ocr_example3.jpg'))
+        tab.get_by_label('Mode').click(); tab.page.get_by_role('option', name='key_value').click()
+        tab.locator('#ocr-keys textarea, #ocr-keys input').first.fill('company, address, total')
+        tab.get_by_text('Answer starts with (prefill)').click()
+        tab.locator('#ocr-prefill textarea').fill('```json\n' + json.dumps(fields) + '\n```')
+        tab.locator('#ocr-run').click()
+        expect(tab.locator('#ocr-parsed')).to_contain_text('UNIHAKKA', timeout=90_000)
+        tab.get_by_role('button', name='Export JSON / PNG / PDF').click()
+        exports = tab.locator('#ocr-exports')
+        for suffix in ('.json', '.png', '.pdf'): expect(exports).to_contain_text(suffix, timeout=60_000)
+        expect(tab.locator('#ocr-export-note')).not_to_contain_text('failed')
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason='Debian chromium is not installed')
+def test_a_failed_model_switch_keeps_the_model_serving(server):
+    "Settings → a model that can't be loaded → Load model: the panel says why, and the tiny model keeps answering."
+    from playwright.sync_api import expect
+    url = server[0]
+    with app_tab(url, 'Grounding', '#tab-spatial', 'app-switch-failed.png') as tab:
+        page = tab.page
+        page.get_by_role('button', name='Settings ▼').click()
+        box = page.get_by_label('Model (tiny, 3B, 7B, hub id or folder)')
+        box.fill('/nonexistent/model-folder'); box.press('Enter')
+        page.get_by_role('button', name='Load model').click()
+        expect(page.locator('#switch-status')).to_contain_text("model folder '/nonexistent/model-folder' does not exist", timeout=60_000)
+        expect(page.locator('#switch-status')).to_contain_text('still serving tiny')
+        expect(page.locator('#status')).to_contain_text('ready')
+        run_grounding(tab)
+        expect(tab.locator('#spatial-parsed')).to_contain_text('512', timeout=60_000)
+    r = httpx.get(url + '/readyz')
+    assert r.status_code == 200 and r.json()['model'] == 'tiny' and 'does not exist' in r.json()['switch_error'], r.json()
