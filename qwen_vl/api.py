@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 from .engine import MAX_SEED, GenerationOptions, generation_options, prefill
-from .inputs import InputError, _fetch, check_url
+from .inputs import InputError, fetch_url
 from .media import MediaError, RequestFiles, data_url, decode_data_url, open_image_bytes
 from .security import AuditRecord, Guard, GuardMiddleware, add_admin_routes
 from .service import InferenceService, ServiceError
@@ -84,7 +84,8 @@ class MediaResolver:
         if not isinstance(url, str): raise MediaError(f'{kind}_url must be a string URL')
         if url.startswith('data:'): return decode_data_url(url)[1]
         if url.startswith(('http://', 'https://')):
-            check_url(url, self.s.allowed_url_hosts); return _fetch(url, self.s.allowed_url_hosts)
+            limit = self.s.max_image_mb if kind == 'image' else self.s.max_video_mb
+            return fetch_url(url, self.s.allowed_url_hosts, max_bytes=int(limit * 1e6))
         raise MediaError(f"{kind} must be sent as a data URL (data:{kind}/...;base64,...){' or an allowed http(s) URL' if self.s.allowed_url_hosts else ''}; "
                          "file paths and file:// URLs are not read")
     def image_bytes(self, data:bytes):

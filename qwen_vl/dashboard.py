@@ -133,11 +133,13 @@ class Dashboard:
         if not service.ready: threading.Thread(target=self._watch_load, daemon=True).start()
 
     def _watch_load(self):
-        "Move the progress bar while the model loads; green when ready, red if loading failed."
+        "Move the progress bar while a model loads; green when the new one serves, red with the reason when it failed."
         s = self.session.service
-        while not s.ready and not s.load_error:
+        while s.loading or not (s.ready or s.load_error):
             self.progress.value = min(0.95, self.progress.value + 0.02); time.sleep(0.25)
-        self.progress.value, self.progress.bar_style = (1.0, 'success') if s.ready else (0.0, 'danger')
+        failed = s.switch_error or (None if s.ready else s.load_error)
+        self.progress.value, self.progress.bar_style = (0.0, 'danger') if failed else (1.0, 'success')
+        self.model_out.value = f'⚠️ {failed}' if failed else f'serving {s.model_name}'
 
     def _on_task(self):
         h = get_task(self.task.value)
@@ -234,7 +236,7 @@ def _compare(self:Dashboard, wait:bool=False):
 def _export(self:Dashboard):
     if not self.session.history: self.export_out.value = 'nothing to export yet'; return
     files = self.session.export(self.history.index if self.history.index is not None else -1)
-    self.export_out.value = '<br>'.join(files.values())
+    self.export_out.value = '<br>'.join(f'⚠️ {v}' if k.endswith('_error') else v for k, v in files.items())
 
 # %% ../nbs/25_dashboard.ipynb #73d249e5
 class EmbeddedApp:

@@ -6,7 +6,7 @@ Docs: https://qwen-vl.github.io/qwen_vl/inputs.html.md"""
 
 # %% ../nbs/04_inputs.ipynb #8feff03b
 from __future__ import annotations
-import base64, io, re, urllib.request
+import base64, io, re, urllib.error, urllib.request
 from dataclasses import dataclass, asdict
 from pathlib import Path
 from urllib.parse import urlparse
@@ -14,8 +14,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from .config import Settings, load_settings
 
 # %% auto #0
-__all__ = ['MAX_FETCH_BYTES', 'CONTROL_TOKEN', 'InputError', 'check_url', 'load_image', 'probe_video', 'make_test_video',
-           'VisualInfo', 'plain_text', 'prepare_messages', 'chat_messages']
+__all__ = ['MAX_FETCH_BYTES', 'CONTROL_TOKEN', 'InputError', 'check_url', 'fetch_url', 'load_image', 'probe_video',
+           'make_test_video', 'VisualInfo', 'plain_text', 'prepare_messages', 'chat_messages']
 
 # %% ../nbs/04_inputs.ipynb #f1934e2d
 class InputError(ValueError):
@@ -33,12 +33,27 @@ def check_url(
                      f"or allow the host in the settings (allowed_url_hosts / QWEN_ALLOWED_URL_HOSTS, now {allowed_hosts})")
 
 # %% ../nbs/04_inputs.ipynb #d1ee9f2a
-MAX_FETCH_BYTES = 50 * 1024**2
+MAX_FETCH_BYTES = 50_000_000
 
-def _fetch(url:str, allowed_hosts:list[str]) -> bytes:
+class _CheckedRedirects(urllib.request.HTTPRedirectHandler):
+    "Follow a redirect only to a host that may be fetched too."
+    def __init__(self, allowed_hosts:list[str]): super().__init__(); self.allowed_hosts = allowed_hosts
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        check_url(newurl, self.allowed_hosts)
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+def fetch_url(
+    url:str, # an http(s) URL
+    allowed_hosts:list[str], # hosts that may be fetched — the URL's and every redirect's
+    max_bytes:int=MAX_FETCH_BYTES, # refuse a body larger than this
+) -> bytes:
+    "The body at `url`, or `InputError` (host not allowed, redirect to a host not allowed, too large, unreachable)."
     check_url(url, allowed_hosts)
-    with urllib.request.urlopen(url, timeout=20) as r: data = r.read(MAX_FETCH_BYTES + 1)
-    if len(data) > MAX_FETCH_BYTES: raise InputError(f"{url!r} is larger than {MAX_FETCH_BYTES // 1024**2} MB")
+    try:
+        with urllib.request.build_opener(_CheckedRedirects(allowed_hosts)).open(url, timeout=20) as r: data = r.read(max_bytes + 1)
+    except urllib.error.HTTPError as e: raise InputError(f"could not fetch {url[:100]!r}: HTTP {e.code} {e.reason}") from None
+    except (urllib.error.URLError, OSError) as e: raise InputError(f"could not fetch {url[:100]!r}: {getattr(e, 'reason', e)}") from None
+    if len(data) > max_bytes: raise InputError(f"{url[:100]!r} is larger than {max_bytes / 1e6:g} MB")
     return data
 
 def _local_path(src:str) -> Path:
@@ -60,7 +75,7 @@ def load_image(
             head, _, payload = src.partition(',')
             if not head.startswith('data:image/') or ';base64' not in head: raise InputError("a data URL image must look like 'data:image/png;base64,...'")
             img = Image.open(io.BytesIO(base64.b64decode(payload, validate=True)))
-        elif src.startswith(('http://', 'https://')): img = Image.open(io.BytesIO(_fetch(src, list(allowed_hosts))))
+        elif src.startswith(('http://', 'https://')): img = Image.open(io.BytesIO(fetch_url(src, list(allowed_hosts))))
         else: img = Image.open(_local_path(src))
         img.load()
     except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError) as e:

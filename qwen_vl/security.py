@@ -295,4 +295,5 @@ def add_admin_routes(app, service):
         _keys_required()
         try: service.reload(background=True, quantization=req.quantization, **model_choice(req.model))
         except ConfigError as e: raise InputError(str(e)) from None
-        return {'status': 'loading', 'model': service.model_name, 'quantization': service.settings.quantization}
+        st = service.status()  # the model being loaded, and the one that serves until it is in
+        return {'status': 'loading', 'model': st['switching'] or st['model'], 'quantization': req.quantization, 'serving': st['model']}
