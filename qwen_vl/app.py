@@ -35,22 +35,22 @@ def _parts(content) -> list:
             f = p.get('file', p); out.append(('file', f.get('path') if isinstance(f, dict) else f))
     return out
 
-def media_item(path:str, settings) -> dict:
-    "An engine content item for an uploaded file, decided by its content."
+def media_item(path:str, settings, files:RequestFiles) -> dict:
+    "An engine content item for an uploaded file, decided by its content; a video passes the API's checks (container, size, length)."
     data = Path(path).read_bytes()
     try: return {'type': 'image', 'image': open_image_bytes(data, settings)}
     except MediaError as e:
         if e.status == 413: raise
-    from qwen_vl.inputs import probe_video
-    try: probe_video(path)
-    except InputError: raise MediaError(f'{Path(path).name} is neither an image nor a video we can read') from None
-    return {'type': 'video', 'video': path}
+    try: return {'type': 'video', 'video': files.add_video(data)}
+    except MediaError as e:
+        if e.status == 413: raise
+        raise MediaError(f'{Path(path).name} is neither an image nor a video we can read') from None
 
-def history_to_messages(history:list, system:str|None, settings) -> list[dict]:
-    "Gradio chat history → cookbook messages."
+def history_to_messages(history:list, system:str|None, settings, files:RequestFiles) -> list[dict]:
+    "Gradio chat history → cookbook messages; uploaded videos are checked into the request folder `files`."
     msgs = [{'role': 'system', 'content': system}] if system else []
     for m in history:
-        items = [{'type': 'text', 'text': v} if k == 'text' else media_item(v, settings) for k, v in _parts(m['content'])]
+        items = [{'type': 'text', 'text': v} if k == 'text' else media_item(v, settings, files) for k, v in _parts(m['content'])]
         if msgs and msgs[-1]['role'] == m['role'] and isinstance(msgs[-1]['content'], list): msgs[-1]['content'] += items
         else: msgs.append({'role': m['role'], 'content': items if m['role'] == 'user' else ''.join(i.get('text', '') for i in items)})
     return msgs
@@ -73,14 +73,15 @@ def answer_stream(service:InferenceService, history:list, system:str='', max_new
     with access.audited(user, '/ui/chat', 'chat') as rec:
         try:
             access.admit(rec)
-            msgs = history_to_messages(history[:-1], system or None, service.settings)
-            parts = [i.get('type') for m in msgs if isinstance(m['content'], list) for i in m['content']]
-            rec.images, rec.videos = parts.count('image'), parts.count('video')
-            stream = service.stream(msgs, dict(max_new_tokens=int(max_new_tokens), temperature=float(temperature), top_p=float(top_p)))
-            for piece in stream:
-                history[-1]['content'] += piece
-                yield history
-            rec.prompt_tokens, rec.completion_tokens = stream.result.prompt_tokens, stream.result.completion_tokens
+            with RequestFiles(service.settings) as files:  # the request's uploads, removed when it ends
+                msgs = history_to_messages(history[:-1], system or None, service.settings, files)
+                parts = [i.get('type') for m in msgs if isinstance(m['content'], list) for i in m['content']]
+                rec.images, rec.videos = parts.count('image'), parts.count('video')
+                stream = service.stream(msgs, dict(max_new_tokens=int(max_new_tokens), temperature=float(temperature), top_p=float(top_p)))
+                for piece in stream:
+                    history[-1]['content'] += piece
+                    yield history
+                rec.prompt_tokens, rec.completion_tokens = stream.result.prompt_tokens, stream.result.completion_tokens
         except (InputError, ServiceError) as e:
             rec.status = getattr(e, 'status', 400)
             history[-1]['content'] = f'⚠️ {e}'; yield history

@@ -8,9 +8,11 @@ Docs: https://qwen-vl.github.io/qwen_vl/compare.html.md"""
 from __future__ import annotations
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from PIL import Image, ImageDraw, ImageFont
 from .config import Settings, load_settings, model_choice
 from .inputs import InputError, load_image
+from .media import open_image_bytes
 from .security import UiAccess, UiUser, ui_access, with_gradio_request
 from .service import InferenceService, ServiceError
 from .tasks.base import get_task
@@ -110,6 +112,7 @@ def side_by_side(sides:list[Side], height:int=360) -> Image.Image:
 def _sides(service, others, image, task, mode, fields, prefill, model, quantization, remote_url, options):
     import json
     if not image: raise InputError('upload an image to compare on')
+    if isinstance(image, (str, Path)): image = open_image_bytes(Path(image).read_bytes(), service.settings)  # an upload, checked as the API checks one
     try: fields = fields if isinstance(fields, dict) else json.loads(fields or '{}')
     except json.JSONDecodeError as e: raise InputError(f'fields must be a JSON object, e.g. {{"target": "cake"}}: {e}') from None
     other = cached_side(others, service.settings, model, quantization, remote_url)
@@ -136,7 +139,9 @@ def compare_tab(gr, service:InferenceService, max_new, temp, top_p, access:UiAcc
     with gr.Tab('Compare', elem_id='tab-compare'):
         with gr.Row():
             with gr.Column():
-                image = gr.Image(type='filepath', label='Image')
+                from qwen_vl.app import image_preview  # the task tabs' upload check (the app module imports this one)
+                image = gr.File(type='filepath', file_types=['image'], label='Image', elem_id='compare-upload')
+                preview, note = gr.Image(label='Preview', interactive=False, height=200), gr.Markdown(elem_id='compare-note')
                 task = gr.Dropdown([t for t in list_tasks() if t != 'video'], value='spatial', label='Task')
                 mode, fields = gr.Textbox(label='Mode (empty = default)'), gr.Textbox(label='Fields (JSON)', value='{"target": "cake"}')
                 prefill = gr.Textbox(label='Answer starts with (prefill)', lines=2)
@@ -150,4 +155,5 @@ def compare_tab(gr, service:InferenceService, max_new, temp, top_p, access:UiAcc
             opts, user = dict(max_new_tokens=int(n), temperature=float(temp_), top_p=float(p)), access.user(request) if access else None
             try: return compare_run(service, others, img, t, m, f, pre, mo, q, u, opts, user)
             except (InputError, ServiceError, ValueError) as e: raise gr.Error(str(e))
+        image.change(lambda p: image_preview(p, service.settings), image, [preview, note])
         run.click(with_gradio_request(gr, _run), [image, task, mode, fields, prefill, model, quant, url, max_new, temp, top_p], [pic, table, answers])
