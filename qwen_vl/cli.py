@@ -161,7 +161,9 @@ def cmd_bench(a) -> int:
     from qwen_vl.bench import REAL_SIZES, format_table, random_model, run_bench
     from qwen_vl.engine import UnifiedQwenInference
     size = (a.model or '').upper()
+    from qwen_vl.inputs import InputError
     s = load_settings(a.config, model=a.model if size not in REAL_SIZES else f'random-{size}', quantization=a.quantization, device_map=a.device_map)
+    if s.backend == 'remote': raise InputError('bench measures the decode paths of a model loaded here; with QWEN_VL_BACKEND=remote there is none (unset it)')
     setup_logging(s)
     engine = UnifiedQwenInference(s, loaded=random_model(size, 'cpu' if s.device_map == 'cpu' else None, s.quantization) if size in REAL_SIZES else None)
     report = run_bench(engine, a.new_tokens, tuple(int(b) for b in a.batches.split(',')), _size(a.image_size, '--image-size'))

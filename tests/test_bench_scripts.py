@@ -29,3 +29,10 @@ def test_gpu_check_budget_skips_stages(tmp_path):
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
     stages = json.loads((tmp_path/'gpu_check-cpu.json').read_text())['stages']
     assert stages['tiny']['ok'] and 'budget' in stages['bench-bf16']['skipped'] and 'budget' in stages['bench-nf4']['skipped'], stages
+
+def test_cli_timings_prints_the_readme_table():
+    "bench/cli_timings.py, the source of the README's CPU timings, runs and prints every row."
+    p = subprocess.run([sys.executable, 'bench/cli_timings.py', '--runs', '1', '--new-tokens', '8'], cwd=ROOT,
+                       env=dict(os.environ, HF_HUB_OFFLINE='1'), capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert '8 new tokens, 1 runs' in p.stdout and p.stdout.count('\n| ') >= 5 and 'decoding 8 tokens' in p.stdout, p.stdout

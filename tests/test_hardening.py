@@ -21,7 +21,7 @@ def _png_chunk(kind:bytes, data:bytes) -> bytes:
     return struct.pack('>I', len(data)) + kind + data + struct.pack('>I', zlib.crc32(kind + data))
 
 def _bomb(w=100_000, h=100_000) -> bytes:
-    "A 60-byte PNG whose header declares w×h RGB pixels (10 billion here): a decompression bomb."
+    "A 69-byte PNG whose header declares w×h RGB pixels (10 billion here): a decompression bomb."
     ihdr = struct.pack('>IIBBBBB', w, h, 8, 2, 0, 0, 0)
     return b'\x89PNG\r\n\x1a\n' + _png_chunk(b'IHDR', ihdr) + _png_chunk(b'IDAT', zlib.compress(b'\0' * 64)) + _png_chunk(b'IEND', b'')
 
