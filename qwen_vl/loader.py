@@ -17,7 +17,7 @@ from .tiny import tiny_path
 # %% auto #0
 __all__ = ['log', 'ModelNotAvailableError', 'hub_offline', 'resolve_source', 'resolve_dtype', 'resolve_attn',
            'unquantizable_modules', 'quantization_config', 'load_options', 'LoadedModel', 'cache_key',
-           'clear_model_cache', 'load_processor', 'load_model', 'say_once']
+           'clear_model_cache', 'load_processor', 'load_model', 'SayOnce']
 
 # %% ../nbs/03_loader.ipynb #18344ca0
 log = logging.getLogger('qwen_vl.loader')
@@ -202,9 +202,9 @@ def load_model(
         return lm
 
 # %% ../nbs/03_loader.ipynb #1b580a0a
-class say_once(logging.Filter):
+class SayOnce(logging.Filter):
     "A logging filter that lets each message template through once."
     def __init__(self): super().__init__(); self.seen = set()
     def filter(self, record): new = record.msg not in self.seen; self.seen.add(record.msg); return new
 
-logging.getLogger('bitsandbytes.autograd._functions').addFilter(say_once())
+logging.getLogger('bitsandbytes.autograd._functions').addFilter(SayOnce())
