@@ -19,7 +19,7 @@ from .tasks.base import get_task, list_tasks
 
 # %% auto #0
 __all__ = ['log', 'FIELD_LABELS', 'TASK_TITLES', 'media_item', 'history_to_messages', 'chat_stream', 'answer_stream',
-           'task_stream', 'image_preview', 'pdf_report', 'export_result', 'task_fields', 'switch_note',
+           'task_stream', 'image_preview', 'pdf_report', 'export_result', 'task_fields', 'switch_note', 'field_values',
            'apply_settings', 'build_app', 'mount_app']
 
 # %% ../nbs/24_app.ipynb #e7aba708
@@ -211,7 +211,9 @@ def switch_note(service) -> str:
     return f"serving `{st['model']}` ({service.settings.quantization})" if st['ready'] else ''
 
 # %% ../nbs/24_app.ipynb #743334eb
-def _field_values(task, vals):
+def field_values(task:str, # the task whose fields `vals` fill
+                 vals:list): # the fields' values as typed, in `task_fields(task)` order
+    "The task's fields as typed in a form, as values: `keys` split into a list, `fps` a number."
     out = dict(zip(task_fields(task), vals))
     if out.get('keys'): out['keys'] = [k.strip() for k in str(out['keys']).split(',') if k.strip()]
     if out.get('fps'): out['fps'] = float(out['fps'])
@@ -306,7 +308,7 @@ def _task_tab(gr, service, task, max_new, temp, top_p, access):
             *fvals, pre, n, t, p = vals
             img, vid = (None, media_path) if task == 'video' else (media_path, None)
             opts = dict(max_new_tokens=int(n), temperature=float(t), top_p=float(p))
-            for text, result, picture in task_stream(service, task, m, img, vid, _field_values(task, fvals), opts, pre, access.user(request)):
+            for text, result, picture in task_stream(service, task, m, img, vid, field_values(task, fvals), opts, pre, access.user(request)):
                 yield text, picture, result, (result, picture)
         run.click(with_gradio_request(gr, _run), [media, mode, *fields, prefill, max_new, temp, top_p], [raw, pic, parsed, last])
         def _export(state):

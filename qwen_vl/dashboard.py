@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from fastcore.basics import patch
 from pathlib import Path
 from PIL import Image
-from .app import export_result, task_fields, _field_values
+from .app import export_result, task_fields, field_values
 from .compare import cached_side, compare as run_comparison, comparison_rows, side_by_side
 from .config import ConfigError, model_choice
 from .inputs import InputError
@@ -183,7 +183,7 @@ def start(self:Dashboard, wait:bool=False):
     def work():
         try:
             image, video = self._media()
-            run = self.session.run(self.task.value, self.mode.value, image, video, _field_values(self.task.value, [w.value for w in self.fields.values()]),
+            run = self.session.run(self.task.value, self.mode.value, image, video, field_values(self.task.value, [w.value for w in self.fields.values()]),
                                    dict(max_new_tokens=self.max_new.value, temperature=self.temp.value), on_text=lambda t: setattr(self.answer, 'value', t))
             self.history.options = [f'{i + 1}. {r.task} ({r.mode}) {r.seconds}s' for i, r in enumerate(self.session.history)]
             self._show(run)
@@ -220,7 +220,7 @@ def _compare(self:Dashboard, wait:bool=False):
     def work():
         try:
             image, _ = self._media()
-            sides = self.session.compare(self.task.value, self.mode.value, image, _field_values(self.task.value, [w.value for w in self.fields.values()]),
+            sides = self.session.compare(self.task.value, self.mode.value, image, field_values(self.task.value, [w.value for w in self.fields.values()]),
                                          dict(max_new_tokens=self.max_new.value, temperature=self.temp.value),
                                          self.cmp_model.value.strip(), self.cmp_quant.value, self.cmp_url.value.strip())
             buf = io.BytesIO(); side_by_side(sides).save(buf, 'PNG'); set_picture(self.cmp_picture, buf.getvalue())

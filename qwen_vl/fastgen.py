@@ -11,15 +11,18 @@ import torch.nn.functional as F
 from transformers.models.qwen2_5_vl.modeling_qwen2_5_vl import apply_rotary_pos_emb
 
 # %% auto #0
-__all__ = ['StaticKV', 'decode_step', 'sample_tokens', 'DecodeState', 'advance', 'step', 'admit', 'generated', 'static_generate']
+__all__ = ['text_config_of', 'StaticKV', 'decode_step', 'sample_tokens', 'DecodeState', 'advance', 'step', 'admit', 'generated',
+           'static_generate']
 
 # %% ../nbs/09_fastgen.ipynb #fb2260a2
-def _text_config(model): return getattr(model.config, 'text_config', model.config)
+def text_config_of(model):
+    "The language model's config of `model` (its `text_config`, or the config itself)."
+    return getattr(model.config, 'text_config', model.config)
 
 class StaticKV:
     "Keys and values of every layer in fixed tensors of `slots` sequences × `length` positions."
     def __init__(self, model, slots:int, length:int):
-        cfg, lm = _text_config(model), model.model.language_model
+        cfg, lm = text_config_of(model), model.model.language_model
         D = getattr(cfg, 'head_dim', None) or cfg.hidden_size // cfg.num_attention_heads
         dtype = lm.embed_tokens.weight.dtype
         self.slots, self.length = slots, length

@@ -14,7 +14,7 @@ import torch
 from fastcore.basics import patch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
-from .fastgen import DecodeState, _text_config, admit, step
+from .fastgen import DecodeState, text_config_of, admit, step
 
 # %% auto #0
 __all__ = ['log', 'fast_path_unsupported', 'FastDecoder', 'NotCapturable', 'step_trace']
@@ -26,7 +26,7 @@ def fast_path_unsupported(model) -> str|None:
     "Why the fast decode step can't run `model`, or None when it can."
     lm = getattr(getattr(model, 'model', None), 'language_model', None)
     if lm is None or not hasattr(lm, 'layers'): return f'{type(model).__name__} has no Qwen2.5-VL language model'
-    if getattr(_text_config(model), 'use_sliding_window', False): return 'sliding-window attention is not supported'
+    if getattr(text_config_of(model), 'use_sliding_window', False): return 'sliding-window attention is not supported'
     if not all(hasattr(lm.layers[0].self_attn, n) for n in ('q_proj', 'k_proj', 'v_proj', 'o_proj')): return 'unknown attention layout'
     return None
 

@@ -12,8 +12,9 @@ from typing import Any
 import json_repair
 
 # %% auto #0
-__all__ = ['find_fenced', 'finite', 'loads_lenient', 'Parsed', 'extract_json', 'map_point', 'map_box', 'Box', 'parse_boxes',
-           'Point', 'parse_points', 'parse_tool_calls', 'parse_timestamp', 'parse_time_spans', 'Event', 'parse_events']
+__all__ = ['find_fenced', 'finite', 'loads_lenient', 'Parsed', 'extract_json', 'map_point', 'map_box', 'Box', 'read_numbers',
+           'parse_boxes', 'Point', 'parse_points', 'parse_tool_calls', 'parse_timestamp', 'parse_time_spans', 'Event',
+           'parse_events']
 
 # %% ../nbs/06_parsers.ipynb #4464d281
 _FENCE = re.compile(r'```[ \t]*([\w+-]*)[ \t]*\n(.*?)(?:```|\Z)', re.S)
@@ -92,7 +93,7 @@ class Box:
     def to_original(self, input_size, original_size):
         self.bbox = map_box(self.input_bbox, input_size, original_size); return self
 
-def _numbers(v, n:int) -> tuple|None:
+def read_numbers(v, n:int) -> tuple|None:
     "`v` as a tuple of `n` floats (from a list or a space/comma separated string), else None."
     if isinstance(v, str): v = re.split(r'[\s,]+', v.strip(' []()'))
     if not isinstance(v, (list, tuple)) or len(v) != n: return None
@@ -115,7 +116,7 @@ def parse_boxes(text:str) -> Parsed:
     p = extract_json(text)
     res = Parsed(warnings=[w for w in p.warnings if w != 'no JSON found'], prose=p.prose)
     for d in (_dicts(p.items[0]) if p.items else []):
-        b = _numbers(d.get('bbox_2d', d.get('bbox')), 4)
+        b = read_numbers(d.get('bbox_2d', d.get('bbox')), 4)
         if b is None: res.warnings.append(f'dropped an item without a 4-number bbox_2d: {json.dumps(d, ensure_ascii=False)[:80]}'); continue
         label = next((str(d[k]) for k in _LABEL_KEYS if k in d), '')
         txt = next((str(d[k]) for k in _TEXT_KEYS if k in d), None)
@@ -123,7 +124,7 @@ def parse_boxes(text:str) -> Parsed:
         res.items.append(Box(b, label or (txt or ''), txt, extra=rest))
     if not p.items:
         for line in (text or '').splitlines():
-            if (m := _PLAIN_BOX.match(line)) and (b := _numbers(m.groups()[:4], 4)): res.items.append(Box(b, m.group(5)))
+            if (m := _PLAIN_BOX.match(line)) and (b := read_numbers(m.groups()[:4], 4)): res.items.append(Box(b, m.group(5)))
         if res.items: res.prose = ''
     if not res.items: res.warnings.append('no boxes found')
     return res
@@ -149,7 +150,7 @@ def parse_points(text:str) -> Parsed:
         if 'x' in a and 'y' in a: a['x1'], a['y1'] = a['x'], a['y']
         i = 1
         while f'x{i}' in a and f'y{i}' in a:
-            xy = _numbers([a[f'x{i}'], a[f'y{i}']], 2)
+            xy = read_numbers([a[f'x{i}'], a[f'y{i}']], 2)
             if xy: res.items.append(Point(xy, label))
             i += 1
     if not res.items:
@@ -157,7 +158,7 @@ def parse_points(text:str) -> Parsed:
         res.prose = p.prose
         res.warnings += [w for w in p.warnings if w != 'no JSON found']
         for d in (_dicts(p.items[0]) if p.items else []):
-            xy = _numbers(d.get('point_2d', d.get('point')), 2)
+            xy = read_numbers(d.get('point_2d', d.get('point')), 2)
             if xy is None: res.warnings.append(f'dropped an item without a 2-number point_2d: {json.dumps(d, ensure_ascii=False)[:80]}'); continue
             res.items.append(Point(xy, str(next((d[k] for k in _LABEL_KEYS if k in d), ''))))
     if not res.items: res.warnings.append('no points found')

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass, field
 from html import escape
 from html.parser import HTMLParser
-from .parsers import find_fenced, map_box, _numbers
+from .parsers import find_fenced, map_box, read_numbers
 
 # %% auto #0
 __all__ = ['VOID', 'Node', 'html_tree', 'DocElement', 'clean_html', 'to_markdown', 'ParsedDocument', 'parse_html']
@@ -59,7 +59,7 @@ class DocElement:
 def _walk(node, parent_box=None):
     for c in node.children:
         if isinstance(c, str): continue
-        box = _numbers(c.attrs.get('data-bbox'), 4) if 'data-bbox' in c.attrs else None
+        box = read_numbers(c.attrs.get('data-bbox'), 4) if 'data-bbox' in c.attrs else None
         if box and box != parent_box: yield DocElement(c.tag, c.attrs.get('class', '').split(), c.text(), box)
         yield from _walk(c, box or parent_box)
 

@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass, field
 from fastcore.basics import patch
 from ..inputs import InputError, load_image
-from ..parsers import map_point, parse_tool_calls, _numbers
+from ..parsers import map_point, parse_tool_calls, read_numbers
 from .base import BaseTaskHandler, TaskResult, first_image, image_visual
 from ..visualize import draw_actions
 
@@ -62,8 +62,8 @@ def to_actions(calls:list[dict], tool:str, visuals, warnings:list[str]) -> list[
         if c['name'] != tool: warnings.append(f"ignored a call of unknown function {c['name']!r} (expected {tool!r})"); continue
         a = c['arguments']
         if 'action' not in a: warnings.append(f'ignored a {tool} call without an action: {json.dumps(a)[:80]}'); continue
-        p1 = _numbers(a.get('start_coordinate', a.get('coordinate')), 2)
-        p2 = _numbers(a.get('coordinate2') or (a.get('coordinate') if 'start_coordinate' in a else None), 2)
+        p1 = read_numbers(a.get('start_coordinate', a.get('coordinate')), 2)
+        p2 = read_numbers(a.get('coordinate2') or (a.get('coordinate') if 'start_coordinate' in a else None), 2)
         m = (lambda p: map_point(p, v.input_size, v.original_size) if p and v else None)
         acts.append(AgentAction(tool, str(a['action']), a, m(p1), m(p2), p1, p2))
     if calls and acts and not v and any(x.input_point for x in acts): warnings.append("no screenshot size given: points are in the model's input pixels only")
