@@ -14,8 +14,9 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from .config import Settings, load_settings
 
 # %% auto #0
-__all__ = ['MAX_FETCH_BYTES', 'CONTROL_TOKEN', 'InputError', 'check_url', 'fetch_url', 'load_image', 'probe_video',
-           'make_test_video', 'VisualInfo', 'plain_text', 'prepare_messages', 'chat_messages']
+__all__ = ['MAX_FETCH_BYTES', 'CONTROL_TOKEN', 'LONE_SURROGATE', 'InputError', 'check_url', 'fetch_url', 'load_image',
+           'probe_video', 'make_test_video', 'VisualInfo', 'model_input_size', 'plain_text', 'prepare_messages',
+           'chat_messages']
 
 # %% ../nbs/04_inputs.ipynb #f1934e2d
 class InputError(ValueError):
@@ -141,6 +142,17 @@ def _item_kind(item:dict) -> str:
 def _url_of(v): return v.get('url') if isinstance(v, dict) else v
 
 # %% ../nbs/04_inputs.ipynb #043309b9
+def model_input_size(
+    size:tuple, # (width, height) of the image
+    min_pixels:int, # the pixel range the model sees
+    max_pixels:int,
+    factor:int=28, # the grid: both sides become multiples of it
+) -> tuple:
+    "The (width, height) the processor resizes an image of `size` to — smart-resized, and kept within the 200:1 it accepts."
+    from qwen_vl_utils import smart_resize
+    h, w = smart_resize(size[1], size[0], factor=factor, min_pixels=min_pixels, max_pixels=max_pixels)
+    return (min(w, 200 * h), min(h, 200 * w))
+
 def _prepare_image(item:dict, s:Settings) -> tuple[dict, VisualInfo]:
     src = item['image'] if 'image' in item else _url_of(item.get('image_url'))
     if src is None: raise InputError("an image item needs an 'image' (or 'image_url') value")
@@ -148,6 +160,8 @@ def _prepare_image(item:dict, s:Settings) -> tuple[dict, VisualInfo]:
     new = {k: v for k, v in item.items() if k not in ('image_url',)} | {'type': 'image', 'image': img}
     if not {'resized_height', 'resized_width'} <= set(new):
         new.setdefault('min_pixels', s.min_pixels); new.setdefault('max_pixels', s.max_pixels)
+        w, h = model_input_size(img.size, new['min_pixels'], new['max_pixels'])
+        if max(w, h) == 200 * min(w, h): new['resized_width'], new['resized_height'] = w, h  # cut back to 200:1: say so
     return new, VisualInfo('image', img.size)
 
 def _prepare_video(item:dict, s:Settings) -> tuple[dict, VisualInfo]:
@@ -172,12 +186,15 @@ def _prepare_video(item:dict, s:Settings) -> tuple[dict, VisualInfo]:
 
 # %% ../nbs/04_inputs.ipynb #6ff303e9
 CONTROL_TOKEN = re.compile(r'<\|([A-Za-z0-9_]+)\|>')
+LONE_SURROGATE = re.compile('[\ud800-\udfff]')  # half of a UTF-16 pair: no text in any encoding, and the tokenizer refuses it
 
 def plain_text(
     text:str, # text from a message (a prompt, a system prompt, a prefill)
 ) -> str:
-    "`text` with every `<|name|>` control-token string broken by a zero-width space, so it tokenizes as plain text."
-    return CONTROL_TOKEN.sub('<\u200b|\\1|>', text) if isinstance(text, str) and '<|' in text else text
+    "`text` with every `<|name|>` control-token string broken by a zero-width space, and every lone surrogate made U+FFFD."
+    if not isinstance(text, str): return text
+    if '<|' in text: text = CONTROL_TOKEN.sub('<\u200b|\\1|>', text)
+    return LONE_SURROGATE.sub('\ufffd', text)
 
 # %% ../nbs/04_inputs.ipynb #74e685bd
 def prepare_messages(

@@ -2,7 +2,7 @@
 
 Every bad case must get a 4xx whose message says what is wrong and what is allowed; the next valid request must succeed;
 no request file may be left behind. Odd-but-valid images must be answered."""
-import base64, fractions, io, struct, zlib
+import base64, fractions, io, json, struct, zlib
 import httpx, numpy as np, pytest
 from PIL import Image
 from qwen_vl.api import create_app, serve_in_thread
@@ -92,6 +92,9 @@ def corpus(tmp_path_factory):
         'EXIF-rotated JPEG': _exif_rotated(),
         'animated GIF': _animated_gif(),
         '1x1 PNG': _img(Image.new('RGB', (1, 1), 'white')),
+        # 200:1 and just under: smart_resize's rounding alone would give 28x5796 and 56x11396 (was a 500)
+        '29x5800 PNG': _img(Image.new('RGB', (29, 5800), 'white')), '5800x29 PNG': _img(Image.new('RGB', (5800, 29), 'white')),
+        '57x11400 PNG': _img(Image.new('RGB', (57, 11400), 'white')),
     }
     return dict(bad=bad, odd=odd, clip=clip, png=_img(Image.new('RGB', (56, 56), 'red')))
 
@@ -148,7 +151,8 @@ def test_bad_file_as_data_url(server, corpus, case):
     assert_refused(chat(http, [part, {'type': 'text', 'text': 'What is this?'}]), status, words)
     still_serving(http, temp)
 
-@pytest.mark.parametrize('case', ['16-bit PNG', 'CMYK JPEG', 'palette PNG with transparency', 'RGBA PNG', 'EXIF-rotated JPEG', 'animated GIF', '1x1 PNG'])
+@pytest.mark.parametrize('case', ['16-bit PNG', 'CMYK JPEG', 'palette PNG with transparency', 'RGBA PNG', 'EXIF-rotated JPEG', 'animated GIF', '1x1 PNG',
+                                  '29x5800 PNG', '5800x29 PNG', '57x11400 PNG'])
 def test_odd_but_valid_images_are_answered(server, corpus, case):
     http, svc, temp = server
     data = corpus['odd'][case]
@@ -158,6 +162,7 @@ def test_odd_but_valid_images_are_answered(server, corpus, case):
     (v,) = r.json()['visuals']
     expected = Image.open(io.BytesIO(data)).size if case != 'EXIF-rotated JPEG' else (20, 60)
     assert tuple(v['original_size']) == expected and all(x % 28 == 0 and x > 0 for x in v['input_size'])
+    assert max(v['input_size']) <= 200 * min(v['input_size']), v
     r = chat(http, [{'type': 'image_url', 'image_url': {'url': data_url(data)}}, {'type': 'text', 'text': 'What is this?'}])
     assert r.status_code == 200, r.text
     assert list(temp.iterdir()) == []
@@ -262,6 +267,11 @@ ODD_REQUESTS = {
     'only a system message': ('/v1/chat/completions', {'messages': [{'role': 'system', 'content': 'Be brief.'}]}),
     'empty content list': ('/v1/chat/completions', {'messages': [{'role': 'user', 'content': []}]}),
     'unicode and NUL in the prompt': ('/v1/chat/completions', {'messages': [{'role': 'user', 'content': 'h\x00i \U0001F600 \u202e ﷽'}]}),
+    'a lone surrogate in the prompt (was a 500)': ('/v1/chat/completions', {'messages': [{'role': 'system', 'content': 'x\ud800'},
+                                                                                        {'role': 'user', 'content': 'h\udfffi'}]}),
+    'a lone surrogate in a task field (was a 500)': ('/v1/tasks/spatial', {'images': ['PNG'], 'fields': {'target': 'ca\ud800ke'},
+                                                                           'generation': {'max_new_tokens': 1}}),
+    'a lone surrogate streamed (was a server_error event)': ('/v1/chat/completions', {'messages': [{'role': 'user', 'content': 'h\ud800i'}], 'stream': True}),
 }
 
 @pytest.mark.parametrize('case', list(ODD_REQUESTS))
@@ -269,6 +279,8 @@ def test_odd_but_valid_requests_are_answered(server, corpus, case):
     http, svc, temp = server
     path, body = ODD_REQUESTS[case]
     if 'images' in body: body = {**body, 'images': [data_url(corpus['png'])]}
-    r = http.post(path, json={'max_tokens': 2, **body} if path.endswith('completions') else body)
+    body = {'max_tokens': 2, **body} if path.endswith('completions') else body
+    r = http.post(path, content=json.dumps(body), headers={'content-type': 'application/json'})  # escaped, as \ud800 can only be sent
     assert r.status_code == 200, r.text
+    if body.get('stream'): assert 'server_error' not in r.text and r.text.rstrip().endswith('data: [DONE]'), r.text
     still_serving(http, temp)
