@@ -6,7 +6,7 @@ Docs: https://qwen-vl.github.io/qwen_vl/security.html.md"""
 
 # %% ../nbs/26_security.ipynb #3cff6f5e
 from __future__ import annotations
-import hashlib, hmac, logging, threading, time, uuid
+import hashlib, hmac, logging, re, threading, time, uuid
 from collections import deque
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -18,9 +18,9 @@ from .config import request_id_var
 from .tracing import span, trace_id, tracing_enabled
 
 # %% auto #0
-__all__ = ['audit_log', 'access_log', 'hash_key', 'key_id', 'KeyChecker', 'Refusal', 'RateLimiter', 'AuditRecord', 'audit',
-           'Guard', 'audit_record', 'GuardMiddleware', 'UiUser', 'UiAccess', 'ui_access', 'with_gradio_request',
-           'AdminRequest', 'add_admin_routes']
+__all__ = ['audit_log', 'SAFE_REQUEST_ID', 'access_log', 'hash_key', 'key_id', 'KeyChecker', 'Refusal', 'RateLimiter',
+           'AuditRecord', 'audit', 'Guard', 'audit_record', 'request_id_from', 'GuardMiddleware', 'UiUser', 'UiAccess',
+           'ui_access', 'with_gradio_request', 'AdminRequest', 'add_admin_routes']
 
 # %% ../nbs/26_security.ipynb #ab342e30
 def hash_key(
@@ -173,6 +173,13 @@ def audit_record(
     return AuditRecord(request.method, p, client=request.client.host if request.client else '-', request_id=request_id,
                        task=task[:40], request_bytes=size)
 
+# %% ../nbs/26_security.ipynb #e4f518c5
+SAFE_REQUEST_ID = re.compile(r'[A-Za-z0-9._:-]{1,64}')
+
+def request_id_from(header:str|None) -> str:
+    "The client's `x-request-id` when it is a safe id, else a new one."
+    return header if header and SAFE_REQUEST_ID.fullmatch(header) else uuid.uuid4().hex[:12]
+
 # %% ../nbs/26_security.ipynb #21421c96
 access_log = logging.getLogger('qwen_vl.api')
 
@@ -185,13 +192,13 @@ class GuardMiddleware:
     async def __call__(self, scope, receive, send):
         if scope['type'] != 'http': return await self.app(scope, receive, send)
         if not tracing_enabled(): return await self._handle(scope, receive, send, None)
-        client_rid = Request(scope).headers.get('x-request-id')
+        client_rid = (Request(scope).headers.get('x-request-id') or '')[:64]
         with span(f"{scope['method']} {scope['path']}", **{'http.method': scope['method'], 'http.target': scope['path'], 'qwen_vl.client_request_id': client_rid}):
             await self._handle(scope, receive, send, trace_id())  # traced: the request id is the trace id
 
     async def _handle(self, scope, receive, send, rid:str|None):
         request = Request(scope)
-        rid = rid or request.headers.get('x-request-id') or uuid.uuid4().hex[:12]
+        rid = rid or request_id_from(request.headers.get('x-request-id'))
         token, t0, path, guard = request_id_var.set(rid), time.perf_counter(), scope['path'], self.api.state.guard
         try:
             ui = getattr(self.api.state, 'ui_path', None)  # the mounted app asks for a key on its own login page
