@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 from PIL import Image, ImageDraw, ImageFont
 from .config import Settings, load_settings, model_choice
 from .inputs import InputError, load_image
@@ -18,20 +19,44 @@ from .service import InferenceService, ServiceError
 from .tasks.base import get_task
 
 # %% auto #0
-__all__ = ['side_service', 'cached_side', 'side_name', 'Side', 'compare', 'comparison_rows', 'side_by_side', 'compare_run',
-           'compare_tab']
+__all__ = ['remote_side', 'side_service', 'cached_side', 'side_name', 'Side', 'compare', 'comparison_rows', 'side_by_side',
+           'compare_run', 'compare_tab']
+
+# %% ../nbs/28_compare.ipynb #94fc8e2f
+def _url_key(url:str) -> tuple:
+    u = urlsplit(url.strip())
+    return (u.scheme.lower(), (u.hostname or '').lower(), u.port or {'http': 80, 'https': 443}.get(u.scheme.lower()),
+            u.path.rstrip('/'), u.username, u.password, u.query, u.fragment)
+
+def remote_side(base:Settings, # the current settings: the configured remote engine, its key, `compare_remote_hosts`
+                url:str, # a remote engine's base URL as a user typed it
+               ) -> dict:
+    "Settings overrides for a side on the remote engine at `url`: refused unless allowed, the key only for the configured one."
+    url = url.strip()
+    try: u = urlsplit(url); _url_key(url)
+    except ValueError: u = None  # e.g. a port that is no number
+    if u is None or u.scheme not in ('http', 'https') or not u.hostname or any(c.isspace() for c in url):
+        raise InputError(f'the remote engine must be an http(s) base URL ending in /v1, e.g. http://vllm:8000/v1; got {url[:100]!r}')
+    if base.remote_url and _url_key(url) == _url_key(base.remote_url):
+        return dict(backend='remote', remote_url=base.remote_url, remote_model=base.remote_model, remote_api_key=base.remote_api_key)
+    hosts = base.compare_remote_hosts
+    if '*' not in hosts and u.hostname not in {h.lower() for h in hosts}:
+        raise InputError(f"comparing with a remote engine on host {u.hostname!r} is not allowed; allowed: the configured remote engine "
+                         f"(QWEN_VL_REMOTE_URL, {'set' if base.remote_url else 'not set'}) and the hosts in compare_remote_hosts / "
+                         f"QWEN_COMPARE_REMOTE_HOSTS (now {hosts})")
+    return dict(backend='remote', remote_url=url, remote_model=None, remote_api_key=None)
 
 # %% ../nbs/28_compare.ipynb #bb0e693c
 def side_service(base:Settings, # the current settings
                  model:str|None=None, # hub id, path, '3B', '7B' or 'tiny' (default: base's)
                  quantization:str|None=None, # 'none', '4bit', '8bit' (default: base's)
-                 remote_url:str|None=None, # an OpenAI-compatible server's base URL ending in /v1: use it instead
+                 remote_url:str|None=None, # an OpenAI-compatible server's base URL ending in /v1: use it instead (`remote_side`)
                  remote_model:str|None=None) -> InferenceService: # the model name there
     "A started service for one side of a comparison: `base` with what differs."
     over = dict(cache_size=0)
     if model: over |= model_choice(model)
     if quantization: over['quantization'] = quantization
-    if remote_url: over |= dict(backend='remote', remote_url=remote_url, remote_model=remote_model)
+    if remote_url: over |= remote_side(base, remote_url) | ({'remote_model': remote_model} if remote_model else {})
     else: over['backend'] = 'local'
     return InferenceService(load_settings(env={}, **{**base.model_dump(), **over})).start(background=False)
 

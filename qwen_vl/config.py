@@ -66,6 +66,7 @@ class Settings(BaseSettings):
     remote_url: str|None = _env('remote_url', 'QWEN_VL_REMOTE_URL', None, 'Remote engine base URL ending in /v1, e.g. http://vllm:8000/v1', pattern=r'^https?://\S+$')
     remote_api_key: str|None = _env('remote_api_key', 'QWEN_VL_REMOTE_API_KEY', None, 'Bearer key for the remote engine')
     remote_model: str|None = _env('remote_model', 'QWEN_VL_REMOTE_MODEL', None, 'Model name on the remote engine (default: the first it serves)')
+    compare_remote_hosts: list[str] = _env('compare_remote_hosts', 'QWEN_COMPARE_REMOTE_HOSTS', [], 'Hosts of remote engines a user may type into Compare (app, dashboard); [] = only QWEN_VL_REMOTE_URL, ["*"] = any. A typed engine never gets QWEN_VL_REMOTE_API_KEY')
     remote_timeout: float = _env('remote_timeout', 'QWEN_VL_REMOTE_TIMEOUT', 120.0, 'Seconds to wait for the remote engine between bytes of an answer', gt=0)
     otlp_endpoint: str|None = _env('otlp_endpoint', 'OTEL_EXPORTER_OTLP_ENDPOINT', None, 'OpenTelemetry collector (OTLP/HTTP) base URL, e.g. http://otel-collector:4318; tracing is off when unset', pattern=r'^https?://\S+$')
     otel_service_name: str = _env('otel_service_name', 'OTEL_SERVICE_NAME', 'qwen-vl', 'Service name on the traces')
