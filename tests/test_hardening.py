@@ -222,6 +222,12 @@ def _requests(png, clip=b''):
         'task: prompt of 1 MB': (('/v1/tasks/ocr', dict(json={'images': [data_url(png)], 'prompt': 'a' * 1_000_000})), 413, ['1,000,000 characters', 'the limit is 100,000']),
         'task: form image as text': (('/v1/tasks/ocr', dict(data={'images': 'not a file', 'request': '{}'}, files=[('x', ('x', b'x'))])), 400, ['file upload']),
         'task: form request not JSON': (('/v1/tasks/ocr', dict(data={'request': '{oops'}, files=[('images', ('a.png', png))])), 400, ['JSON TaskRequest']),
+        'task: agent min_pixels not a number (was a 500)': (('/v1/tasks/computer_use', dict(json={'images': [data_url(png)], 'fields': {'query': 'open it', 'min_pixels': 'x'}})),
+                                                             400, ['min_pixels must be a whole number of pixels', "got 'x'"]),
+        'task: agent max_pixels 0 (was a 500)': (('/v1/tasks/mobile_use', dict(json={'images': [data_url(png)], 'fields': {'query': 'open it', 'max_pixels': 0}})),
+                                                 400, ['max_pixels must be a whole number of pixels', 'got 0']),
+        'task: agent history of numbers': (('/v1/tasks/computer_use', dict(json={'images': [data_url(png)], 'fields': {'query': 'open it', 'history': [1, 2]}})),
+                                           400, ['history must be a list of earlier steps']),
         'task: too many uploads': (('/v1/tasks/recognition', dict(files=[('images', (f'{i}.png', png)) for i in range(5)])), 400, ['at most 4']),
     }
 

@@ -15,7 +15,7 @@ from .base import BaseTaskHandler, TaskResult, first_image, image_visual
 from ..visualize import draw_actions
 
 # %% auto #0
-__all__ = ['function_spec', 'action_schema', 'render_tool_prompt', 'AgentAction', 'to_actions', 'AgentTask']
+__all__ = ['function_spec', 'action_schema', 'render_tool_prompt', 'AgentAction', 'to_actions', 'AgentTask', 'check_agent_fields']
 
 # %% ../../nbs/16_agent.ipynb #f9809dfd
 def function_spec(name:str, description:str, parameters:dict) -> dict:
@@ -82,12 +82,25 @@ class AgentTask(BaseTaskHandler):
         steps = [h if isinstance(h, str) else json.dumps(h if 'name' in h else {'name': self.tool, 'arguments': h}, ensure_ascii=False) for h in history]
         return ''.join(f'Step {i + 1}: {s}; ' for i, s in enumerate(steps))
 
+def check_agent_fields(
+    min_pixels, max_pixels, # the screenshot's pixel range, as the caller gave it
+    history, # earlier steps: strings or tool calls (dicts)
+):
+    "Raise `InputError` unless the pixel range is whole numbers of at least one 28×28 patch, and `history` a list of strings or dicts."
+    for name, v in (('min_pixels', min_pixels), ('max_pixels', max_pixels)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < 28 * 28:
+            raise InputError(f'{name} must be a whole number of pixels, at least {28 * 28} (one 28x28 patch); got {v!r}')
+    if min_pixels > max_pixels: raise InputError(f'min_pixels ({min_pixels:,}) must not be larger than max_pixels ({max_pixels:,})')
+    if not isinstance(history, (list, tuple)) or not all(isinstance(h, (str, dict)) for h in history):
+        raise InputError('history must be a list of earlier steps, each a string or a tool call (a JSON object)')
+
 @patch
 def build_messages(self:AgentTask, images=(), videos=(), mode=None, prompt=None, system=None, query:str='',
                    history:list=(), min_pixels:int=4*28*28, max_pixels:int=16384*28*28, **fields):
     "System prompt with the tool at the screenshot's model resolution; user turn with query, history and screenshot."
     if len(images) != 1: raise InputError(f'the {self.name} task needs exactly one screenshot, got {len(images)}')
     if not query and not prompt: raise InputError(f'the {self.name} task needs a query (what the user wants done)')
+    check_agent_fields(min_pixels, max_pixels, history)
     shot = load_image(images[0])
     w, h = image_visual(shot.size, min_pixels=min_pixels, max_pixels=max_pixels).input_size
     sys = render_tool_prompt([self.function(w, h)], system or 'You are a helpful assistant.')
