@@ -83,6 +83,7 @@ class InferenceService:
         self._waiting = self._running = 0
         self._zero_gauges()
         self._cache: OrderedDict = OrderedDict()
+        self._cache_lock = threading.Lock()  # request threads share the cache
         self.fault_hook = None # tests only: called before each generation, may raise
 
     def start(self, background:bool=True, progress=None) -> 'InferenceService':
@@ -185,14 +186,26 @@ def generate(self:InferenceService, messages:list[dict], options=None, task:str=
     self.check_ready()
     o = generation_options(options, **kw)
     key = self._cache_key(messages, o)
-    if key and key in self._cache:
-        self._cache.move_to_end(key); self.metrics.cache_hits.labels(self.model_name, task).inc()
-        log.info('cache hit', extra=dict(task=task)); return self._cache[key]
+    if key and (hit := self._cached(key)) is not None:
+        self.metrics.cache_hits.labels(self.model_name, task).inc()
+        log.info('cache hit', extra=dict(task=task)); return hit
     res = self._generate_now(messages, o, task, self._enter(task))
-    if key:
+    if key: self._remember(key, res)
+    return res
+
+@patch
+def _cached(self:InferenceService, key:str):
+    "The cached result for `key` (now the most recent), or None."
+    with self._cache_lock:
+        if key not in self._cache: return None
+        self._cache.move_to_end(key); return self._cache[key]
+
+@patch
+def _remember(self:InferenceService, key:str, res):
+    "Cache `res` under `key`, dropping the oldest results past `cache_size`."
+    with self._cache_lock:
         self._cache[key] = res
         while len(self._cache) > self.settings.cache_size: self._cache.popitem(last=False)
-    return res
 
 @patch
 def stream(self:InferenceService, messages:list[dict], options=None, task:str='chat', **kw) -> GenerationStream:
@@ -287,7 +300,8 @@ def _swap(self:InferenceService, engine, settings:Settings):
     "Serve `engine` with `settings` from now on; close the engine it replaces once its requests are done."
     prev, self.settings, self.model_name = self.engine, settings, settings.served_model_name or settings.model_id
     self.engine = engine
-    self._cache.clear(); self._zero_gauges()
+    with self._cache_lock: self._cache.clear()
+    self._zero_gauges()
     if prev is not None and prev is not engine and hasattr(prev, 'close'):
         with self._lock: self._lock.wait_for(lambda: self._running == 0, timeout=60)
         prev.close(); del prev
