@@ -10,6 +10,7 @@ import io, json, logging, time, uuid
 from typing import Any, Literal
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
@@ -150,6 +151,12 @@ def create_app(service:InferenceService) -> FastAPI:
         return error_response(400, f"{loc or 'body'}: {msg}{hint if not loc else ''}", param=loc or None, code='invalid_value')
     @app.exception_handler(InputError)
     async def _input(request, exc): return error_response(getattr(exc, 'status', 400), str(exc), code='invalid_input')
+    @app.exception_handler(HTTPException)  # unknown routes and methods: the same error shape as everything else
+    async def _http(request, exc):
+        where = f'{request.method} {request.url.path}'
+        msg = {404: f'no route {where}; the API is under /v1 (/docs lists it)', 405: f'{where} is not allowed; /docs lists the methods'}
+        return error_response(exc.status_code, msg.get(exc.status_code, str(exc.detail)), code={404: 'not_found', 405: 'method_not_allowed'}.get(exc.status_code),
+                              headers=getattr(exc, 'headers', None))
     @app.exception_handler(ServiceError)
     async def _service(request, exc):
         h = {'Retry-After': str(int(exc.retry_after or 1))} if exc.retry_after or exc.status in (429, 503) else None
