@@ -6,7 +6,7 @@ Docs: https://qwen-vl.github.io/qwen_vl/media.html.md"""
 
 # %% ../nbs/20_media.ipynb #01e9b3c1
 from __future__ import annotations
-import base64, binascii, io, os, shutil, tempfile, warnings
+import base64, binascii, io, os, re, shutil, tempfile, warnings
 from pathlib import Path
 from PIL import Image, ImageOps
 from .config import Settings, load_settings
@@ -28,12 +28,14 @@ ALLOWED_VIDEOS = 'mp4, mov, webm, mkv, avi'
 
 # %% ../nbs/20_media.ipynb #7fabdb9d
 def decode_data_url(url:str) -> tuple[str, bytes]:
-    "The media type and bytes of a base64 `data:` URL."
+    "The media type and bytes of a base64 `data:` URL (line breaks and missing padding are fine, as in browsers)."
     head, comma, payload = (url or '').partition(',')
-    if not head.startswith('data:') or not comma or not head.endswith(';base64'):
-        raise MediaError("expected a base64 data URL like 'data:image/png;base64,...'")
-    try: return head[5:-7], base64.b64decode(payload, validate=True)
-    except (binascii.Error, ValueError): raise MediaError('the data URL is not valid base64') from None
+    form = "expected a base64 data URL like 'data:image/png;base64,...'"
+    if not head.startswith('data:') or not comma: raise MediaError(f"{form}: {'no comma before the data' if head.startswith('data:') else 'it must start with data:'}")
+    if not head.lower().endswith(';base64'): raise MediaError(f"{form}: the data must be base64, marked ';base64' before the comma")
+    payload = re.sub(r'\s+', '', payload)
+    try: return head[5:-7], base64.b64decode(payload + '=' * (-len(payload) % 4), validate=True)
+    except (binascii.Error, ValueError): raise MediaError('the data URL is not valid base64 (allowed: A-Z, a-z, 0-9, +, / and = padding)') from None
 
 def data_url(data:bytes, mime:str='image/png') -> str:
     "A base64 data URL of `data`."

@@ -273,6 +273,7 @@ ODD_REQUESTS = {
     'only a system message': ('/v1/chat/completions', {'messages': [{'role': 'system', 'content': 'Be brief.'}]}),
     'empty content list': ('/v1/chat/completions', {'messages': [{'role': 'user', 'content': []}]}),
     'unicode and NUL in the prompt': ('/v1/chat/completions', {'messages': [{'role': 'user', 'content': 'h\x00i \U0001F600 \u202e ﷽'}]}),
+    'a line-wrapped, unpadded, upper-case ;BASE64 data URL (was refused)': ('/v1/tasks/ocr', {'images': ['WRAPPED'], 'generation': {'max_new_tokens': 1}}),
     'a lone surrogate in the prompt (was a 500)': ('/v1/chat/completions', {'messages': [{'role': 'system', 'content': 'x\ud800'},
                                                                                         {'role': 'user', 'content': 'h\udfffi'}]}),
     'a lone surrogate in a task field (was a 500)': ('/v1/tasks/spatial', {'images': ['PNG'], 'fields': {'target': 'ca\ud800ke'},
@@ -284,7 +285,9 @@ ODD_REQUESTS = {
 def test_odd_but_valid_requests_are_answered(server, corpus, case):
     http, svc, temp = server
     path, body = ODD_REQUESTS[case]
-    if 'images' in body: body = {**body, 'images': [data_url(corpus['png'])]}
+    b64 = base64.b64encode(corpus['png']).decode().rstrip('=')
+    wrapped = 'data:image/png;BASE64,' + '\r\n'.join(b64[i:i + 76] for i in range(0, len(b64), 76))
+    if 'images' in body: body = {**body, 'images': [wrapped if body['images'] == ['WRAPPED'] else data_url(corpus['png'])]}
     body = {'max_tokens': 2, **body} if path.endswith('completions') else body
     r = http.post(path, content=json.dumps(body), headers={'content-type': 'application/json'})  # escaped, as \ud800 can only be sent
     assert r.status_code == 200, r.text
