@@ -6,7 +6,7 @@ Docs: https://qwen-vl.github.io/qwen_vl/api.html.md"""
 
 # %% ../nbs/23_api.ipynb #38b5c216
 from __future__ import annotations
-import io, json, logging, time, uuid
+import asyncio, io, json, logging, threading, time, uuid
 from typing import Any, Literal
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -22,7 +22,8 @@ from .service import InferenceService, ServiceError
 
 # %% auto #0
 __all__ = ['log', 'error_response', 'ChatMessage', 'StreamOptions', 'ChatCompletionRequest', 'TaskRequest', 'MediaResolver',
-           'to_engine_messages', 'create_app', 'ModelNotFound', 'free_port', 'ServerThread', 'serve_in_thread']
+           'to_engine_messages', 'create_app', 'ModelNotFound', 'until_done_or_gone', 'free_port', 'ServerThread',
+           'serve_in_thread']
 
 # %% ../nbs/23_api.ipynb #80fd3687
 log = logging.getLogger('qwen_vl.api')
@@ -209,6 +210,17 @@ class ModelNotFound(ServiceError):
     "The request names a model this server does not serve."
     status, type, code = 404, 'invalid_request_error', 'model_not_found'
 
+async def until_done_or_gone(request:Request, # the HTTP request being answered
+                             work, # `work(cancel)`: blocking; stops early once the `threading.Event` is set
+                             poll:float=0.25): # seconds between checks that the client is still there
+    "Run `work` in a thread; if the client disconnects first, set its cancel event (and still return what it gives)."
+    cancel = threading.Event()
+    job = asyncio.ensure_future(run_in_threadpool(work, cancel))
+    while not job.done():
+        await asyncio.wait({job}, timeout=poll)
+        if not job.done() and not cancel.is_set() and await request.is_disconnected(): cancel.set()
+    return job.result()
+
 def _add_chat_route(app:FastAPI, s:InferenceService):
     @app.post('/v1/chat/completions')
     async def chat(req: ChatCompletionRequest, request: Request):
@@ -221,7 +233,7 @@ def _add_chat_route(app:FastAPI, s:InferenceService):
             finally: rec.images, rec.videos = media.n_images, media.n_videos
             opts, cid, created = req.options(), 'chatcmpl-' + uuid.uuid4().hex[:24], int(time.time())
             if not req.stream:
-                res = await run_in_threadpool(s.generate, msgs, opts, 'chat')
+                res = await until_done_or_gone(request, lambda cancel: s.generate(msgs, opts, 'chat', cancel=cancel))
                 rec.prompt_tokens, rec.completion_tokens = res.prompt_tokens, res.completion_tokens
                 return {'id': cid, 'object': 'chat.completion', 'created': created, 'model': s.model_name,
                         'choices': [{'index': 0, 'message': {'role': 'assistant', 'content': res.text[len(prefill(msgs)):]}, 'finish_reason': res.finish_reason}],

@@ -181,7 +181,9 @@ def _generate_now(self:InferenceService, messages, o, task, entered, q=None, can
     return res
 
 @patch
-def generate(self:InferenceService, messages:list[dict], options=None, task:str='chat', **kw) -> InferenceResult:
+def generate(self:InferenceService, messages:list[dict], options=None, task:str='chat',
+             cancel:threading.Event|None=None, # set it to stop the generation at its next token (the client left)
+             **kw) -> InferenceResult:
     "Answer one conversation through the queue and the cache."
     self.check_ready()
     o = generation_options(options, **kw)
@@ -189,8 +191,8 @@ def generate(self:InferenceService, messages:list[dict], options=None, task:str=
     if key and (hit := self._cached(key)) is not None:
         self.metrics.cache_hits.labels(self.model_name, task).inc()
         log.info('cache hit', extra=dict(task=task)); return hit
-    res = self._generate_now(messages, o, task, self._enter(task))
-    if key: self._remember(key, res)
+    res = self._generate_now(messages, o, task, self._enter(task), cancel=cancel)
+    if key and res.finish_reason != 'cancelled': self._remember(key, res)  # a cut-off answer is no answer to cache
     return res
 
 @patch

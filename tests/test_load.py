@@ -58,6 +58,17 @@ def test_disconnect_mid_stream_frees_the_slot(one_slot):
     assert freed < 5 and time.perf_counter() - t < 10
     assert 'finished_reason="cancelled"' in http.get('/metrics').text  # it was stopped, not finished
 
+def test_disconnect_while_waiting_for_a_whole_answer_frees_the_slot(one_slot):
+    "A client that gives up on a non-streamed answer: its generation is stopped, the slot serves the next request."
+    http, svc = one_slot
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(str(http.base_url) + '/v1/chat/completions', timeout=2,
+                   json={'messages': [{'role': 'user', 'content': 'talk at length'}], 'max_tokens': 32768})
+    freed = _wait_idle(svc)
+    r = http.post('/v1/chat/completions', json={'messages': [{'role': 'user', 'content': 'next'}], 'max_tokens': 2})
+    assert r.status_code == 200, r.text  # a 429 here would mean the abandoned generation still held the slot
+    assert freed < 5, freed
+
 def test_a_failing_generation_fails_alone(one_slot):
     "A generation that raises (a simulated CUDA out-of-memory) fails its own request; the others and /readyz are fine."
     import torch
