@@ -18,9 +18,9 @@ from .service import InferenceService, ServiceError
 from .tasks.base import get_task, list_tasks
 
 # %% auto #0
-__all__ = ['log', 'FIELD_LABELS', 'TASK_TITLES', 'media_item', 'history_to_messages', 'chat_stream', 'answer_stream',
-           'task_stream', 'image_preview', 'pdf_report', 'export_result', 'task_fields', 'switch_note', 'field_values',
-           'apply_settings', 'build_app', 'mount_app']
+__all__ = ['log', 'FIELD_LABELS', 'TASK_TITLES', 'SYSTEM_DIRS', 'media_item', 'history_to_messages', 'chat_stream',
+           'answer_stream', 'task_stream', 'image_preview', 'pdf_report', 'export_result', 'task_fields', 'switch_note',
+           'field_values', 'apply_settings', 'build_app', 'mount_app', 'blocked_dirs', 'check_files']
 
 # %% ../nbs/24_app.ipynb #e7aba708
 def _parts(content) -> list:
@@ -279,7 +279,7 @@ def build_app(service:InferenceService, access:UiAccess|None=None): # sign-in, l
         for task in list_tasks(): _task_tab(gr, service, task, max_new, temp, top_p, access)
         compare_tab(gr, service, max_new, temp, top_p, access)
     demo.queue(default_concurrency_limit=s.concurrency or s.decode_slots)
-    return demo
+    return check_files(demo)
 
 # %% ../nbs/24_app.ipynb #583d64c6
 def _task_tab(gr, service, task, max_new, temp, top_p, access):
@@ -329,4 +329,23 @@ def mount_app(app, service:InferenceService, path:str='/ui'):
     keys = access.guard.keys.enabled
     return gr.mount_gradio_app(app, build_app(service, access), path=path, max_file_size=f'{max(s.max_image_mb, s.max_video_mb):g}mb',
                                theme='soft', server_name=s.gradio_server_name, server_port=s.gradio_server_port, auth=access.sign_in if keys else None,
-                               auth_message='Sign in with any user name and one of the API keys (QWEN_API_KEYS).' if keys else None)
+                               auth_message='Sign in with any user name and one of the API keys (QWEN_API_KEYS).' if keys else None,
+                               blocked_paths=blocked_dirs())
+
+# %% ../nbs/24_app.ipynb #046351a7
+SYSTEM_DIRS = ('/proc', '/sys', '/dev', '/etc', '/boot', '/root')
+
+def blocked_dirs(keep:list|None=None, # folders the app needs (default: Gradio's upload and cache folders, temp, cwd, Python's)
+                ) -> list[str]:
+    "`SYSTEM_DIRS` that Gradio must neither read nor serve: all but those holding a folder in `keep`."
+    import sys, gradio
+    from gradio.utils import get_cache_folder, get_upload_folder
+    keep = keep or [get_upload_folder(), get_cache_folder(), tempfile.gettempdir(), Path.cwd(), sys.prefix, Path(gradio.__file__).parent]
+    keep = [Path(k).resolve() for k in keep]
+    return [d for d in SYSTEM_DIRS if not any(k.is_relative_to(d) for k in keep)]
+
+def check_files(demo): # a Blocks, mounted (`gr.mount_gradio_app`) rather than launched
+    "`demo`, made to check the file paths it is sent as a launched app does: inputs only from its upload folder."
+    demo.has_launched = True  # Gradio's allowed-path check (`processing_utils._check_allowed`) waits for this
+    demo.blocked_paths = list(dict.fromkeys([*demo.blocked_paths, *blocked_dirs()]))
+    return demo
