@@ -15,15 +15,14 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 from .engine import MAX_SEED, GenerationOptions, generation_options, prefill
-from .inputs import InputError, fetch_url
-from .media import MediaError, RequestFiles, data_url, decode_data_url, open_image_bytes
+from .inputs import InputError
+from .media import MediaError, MediaResolver, RequestFiles, data_url
 from .security import AuditRecord, Guard, GuardMiddleware, add_admin_routes
 from .service import InferenceService, ServiceError
 
 # %% auto #0
-__all__ = ['log', 'error_response', 'ChatMessage', 'StreamOptions', 'ChatCompletionRequest', 'TaskRequest', 'MediaResolver',
-           'to_engine_messages', 'create_app', 'ModelNotFound', 'until_done_or_gone', 'free_port', 'ServerThread',
-           'serve_in_thread']
+__all__ = ['log', 'error_response', 'ChatMessage', 'StreamOptions', 'ChatCompletionRequest', 'TaskRequest', 'to_engine_messages',
+           'create_app', 'ModelNotFound', 'until_done_or_gone', 'free_port', 'ServerThread', 'serve_in_thread']
 
 # %% ../nbs/23_api.ipynb #80fd3687
 log = logging.getLogger('qwen_vl.api')
@@ -79,30 +78,6 @@ class TaskRequest(BaseModel):
     draw: bool = False
 
 # %% ../nbs/23_api.ipynb #77ae21a0
-class MediaResolver:
-    "Turns a request's media URLs into checked images and video files, within the limits."
-    def __init__(self, settings, files:RequestFiles): self.s, self.files, self.n_images, self.n_videos = settings, files, 0, 0
-    def _bytes(self, url:str, kind:str) -> bytes:
-        if not isinstance(url, str): raise MediaError(f'{kind}_url must be a string URL')
-        if url.startswith('data:'): return decode_data_url(url)[1]
-        if url.startswith(('http://', 'https://')):
-            limit = self.s.max_image_mb if kind == 'image' else self.s.max_video_mb
-            return fetch_url(url, self.s.allowed_url_hosts, max_bytes=int(limit * 1e6))
-        raise MediaError(f"{kind} must be sent as a data URL (data:{kind}/...;base64,...){' or an allowed http(s) URL' if self.s.allowed_url_hosts else ''}; "
-                         "file paths and file:// URLs are not read")
-    def image_bytes(self, data:bytes):
-        "A checked image from uploaded bytes, counted against the request's limit."
-        self.n_images += 1
-        if self.n_images > self.s.max_images: raise MediaError(f'too many images: at most {self.s.max_images} per request')
-        return open_image_bytes(data, self.s)
-    def video_bytes(self, data:bytes) -> str:
-        "A checked video file from uploaded bytes, counted against the request's limit."
-        self.n_videos += 1
-        if self.n_videos > self.s.max_videos: raise MediaError(f'too many videos: at most {self.s.max_videos} per request')
-        return self.files.add_video(data)
-    def image(self, url:str): return self.image_bytes(self._bytes(url, 'image'))
-    def video(self, url:str) -> str: return self.video_bytes(self._bytes(url, 'video'))
-
 def _url(part:dict, key:str):
     v = part.get(key)
     return v.get('url') if isinstance(v, dict) else v

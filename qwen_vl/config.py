@@ -59,6 +59,13 @@ class Settings(BaseSettings):
     max_images: int = _env('max_images', 'QWEN_MAX_IMAGES', 8, 'Most images in one request', ge=1, le=64)
     max_videos: int = _env('max_videos', 'QWEN_MAX_VIDEOS', 2, 'Most videos in one request', ge=0, le=16)
     max_prompt_chars: int = _env('max_prompt_chars', 'QWEN_MAX_PROMPT_CHARS', 100_000, 'Longest accepted prompt text (characters, all messages)', ge=1)
+    max_video_frames: int = _env('max_video_frames', 'QWEN_MAX_VIDEO_FRAMES', 256, 'Most video frames sampled for one request (all its videos), checked from the container before decoding', ge=2)
+    max_video_frame_pixels: int = _env('max_video_frame_pixels', 'QWEN_MAX_VIDEO_FRAME_PIXELS', 3840*2160, 'Largest accepted video frame area (pixels), read from the container before decoding', ge=28*28)
+    max_decoded_mb: float = _env('max_decoded_mb', 'QWEN_MAX_DECODED_MB', 1024.0, 'Budget of decoded pixels per request (MB of RGB images and video frames, all media), checked from the headers before decoding', gt=0)
+    max_body_mb: float = _env('max_body_mb', 'QWEN_MAX_BODY_MB', 100.0, 'Largest JSON request body (MB), refused before it is read; multipart uploads are bounded by the file limits instead', gt=0)
+    header_timeout: float = _env('header_timeout', 'QWEN_HEADER_TIMEOUT', 10.0, 'Seconds a client has to send a request line and headers', gt=0)
+    body_timeout: float = _env('body_timeout', 'QWEN_BODY_TIMEOUT', 60.0, 'Seconds a client has to send the whole request body', gt=0)
+    shutdown_grace: float = _env('shutdown_grace', 'QWEN_SHUTDOWN_GRACE', 55.0, 'Seconds running requests get to finish after SIGTERM (keep it under the pod\'s terminationGracePeriodSeconds); the rest end with an error event', ge=0)
     decode: Literal['auto', 'hf', 'fast'] = _env('decode', 'QWEN_DECODE', 'auto', 'Decode path: fast = static-cache step (CUDA graphs on GPU), hf = `model.generate`, auto = fast on CUDA')
     decode_slots: int = _env('decode_slots', 'QWEN_DECODE_SLOTS', 8, 'Sequences the fast path decodes together (continuous batching)', ge=1, le=256)
     cuda_graphs: bool = _env('cuda_graphs', 'QWEN_CUDA_GRAPHS', True, 'Capture the fast decode step in CUDA graphs (GPU only)')
@@ -75,6 +82,12 @@ class Settings(BaseSettings):
     queue_size: int = _env('queue_size', 'QWEN_QUEUE_SIZE', 16, 'Requests that may wait for a slot; more are refused with 429', ge=0)
     cache_size: int = _env('cache_size', 'QWEN_CACHE_SIZE', 128, 'Greedy results kept in the LRU cache (0 = off)', ge=0)
     api_keys: list[str] = _env('api_keys', 'QWEN_API_KEYS', [], 'Bearer keys the API accepts, best as `sha256:<hex>` hashes (`qwen-vl hash-key`); [] = no authentication')
+    admin_keys: list[str] = _env('admin_keys', 'QWEN_ADMIN_KEYS', [], 'Keys (plain or `sha256:` hashes) that may switch the model and change global settings, in the API and the app; they are API keys too. [] = nobody may')
+    models_dir: Path|None = _env('models_dir', 'QWEN_MODELS_DIR', None, 'The folder whose model folders a model switch may load; switches to other local paths are refused (default: none, only tiny, 3B, 7B and hub ids)')
+    login_rate_limit: int = _env('login_rate_limit', 'QWEN_LOGIN_RATE_LIMIT', 10, 'Sign-in attempts per minute per client address on the app (/ui/login)', ge=1)
+    ui_upload_mb: float = _env('ui_upload_mb', 'QWEN_UI_UPLOAD_MB', 500.0, 'App uploads one client may keep at a time (MB)', gt=0)
+    ui_uploads_total_mb: float = _env('ui_uploads_total_mb', 'QWEN_UI_UPLOADS_TOTAL_MB', 4000.0, 'App uploads kept at a time, all clients (MB)', gt=0)
+    ui_upload_ttl: float = _env('ui_upload_ttl', 'QWEN_UI_UPLOAD_TTL', 3600.0, 'Seconds an app upload or export is kept; all are removed at shutdown', gt=0)
     rate_limit_rpm: int = _env('rate_limit_rpm', 'QWEN_RATE_LIMIT_RPM', 0, 'Requests per minute per API key (per client address without keys); 0 = no limit', ge=0)
     rate_limit_tpm: int = _env('rate_limit_tpm', 'QWEN_RATE_LIMIT_TPM', 0, 'Prompt + answer tokens per minute per API key (per client address without keys); 0 = no limit', ge=0)
     cors_origins: list[str] = _env('cors_origins', 'QWEN_CORS_ORIGINS', [], 'Browser origins allowed to call the API (CORS), e.g. ["https://app.example.com"]; [] = CORS off')
@@ -101,7 +114,7 @@ class Settings(BaseSettings):
         if not isinstance(v, str): return v
         return v.upper() if info.field_name == 'log_level' else v.lower()
 
-    @field_validator('api_keys')
+    @field_validator('api_keys', 'admin_keys')
     @classmethod
     def _check_keys(cls, v):
         import re
@@ -113,9 +126,9 @@ class Settings(BaseSettings):
     @classmethod
     def _size_upper(cls, v): return v.upper() if isinstance(v, str) else v
 
-    @field_validator('cache_dir')
+    @field_validator('cache_dir', 'models_dir')
     @classmethod
-    def _expand(cls, v): return Path(v).expanduser()
+    def _expand(cls, v): return Path(v).expanduser() if v is not None else None
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings):

@@ -10,11 +10,11 @@ import base64, binascii, io, os, re, shutil, tempfile, warnings
 from pathlib import Path
 from PIL import Image, ImageOps
 from .config import Settings, load_settings
-from .inputs import InputError, probe_video
+from .inputs import InputError, fetch_url, probe_video
 
 # %% auto #0
 __all__ = ['IMAGE_FORMATS', 'VIDEO_CONTAINERS', 'ALLOWED_IMAGES', 'ALLOWED_VIDEOS', 'MediaError', 'decode_data_url', 'data_url',
-           'open_image_bytes', 'RequestFiles']
+           'open_image_bytes', 'RequestFiles', 'MediaResolver']
 
 # %% ../nbs/20_media.ipynb #444db4de
 class MediaError(InputError):
@@ -106,3 +106,29 @@ class RequestFiles:
         if meta['duration'] and meta['duration'] > s.max_video_seconds:
             raise MediaError(f"the video lasts {meta['duration']:.0f} s; the limit is {s.max_video_seconds:g} s", 413)
         return str(p)
+
+# %% ../nbs/20_media.ipynb #3a781282
+class MediaResolver:
+    "Turns a request's media URLs into checked images and video files, within the limits."
+    def __init__(self, settings, files:RequestFiles): self.s, self.files, self.n_images, self.n_videos = settings, files, 0, 0
+    def _bytes(self, url:str, kind:str) -> bytes:
+        if not isinstance(url, str): raise MediaError(f'{kind}_url must be a string URL')
+        if url.startswith('data:'): return decode_data_url(url)[1]
+        if url.startswith(('http://', 'https://')):
+            limit = self.s.max_image_mb if kind == 'image' else self.s.max_video_mb
+            return fetch_url(url, self.s.allowed_url_hosts, max_bytes=int(limit * 1e6))
+        raise MediaError(f"{kind} must be sent as a data URL (data:{kind}/...;base64,...){' or an allowed http(s) URL' if self.s.allowed_url_hosts else ''}; "
+                         "file paths and file:// URLs are not read")
+    def image_bytes(self, data:bytes):
+        "A checked image from uploaded bytes, counted against the request's limit."
+        self.n_images += 1
+        if self.n_images > self.s.max_images: raise MediaError(f'too many images: at most {self.s.max_images} per request')
+        return open_image_bytes(data, self.s)
+    def video_bytes(self, data:bytes) -> str:
+        "A checked video file from uploaded bytes, counted against the request's limit."
+        self.n_videos += 1
+        if self.n_videos > self.s.max_videos: raise MediaError(f'too many videos: at most {self.s.max_videos} per request')
+        return self.files.add_video(data)
+    def image(self, url:str): return self.image_bytes(self._bytes(url, 'image'))
+    def video(self, url:str) -> str: return self.video_bytes(self._bytes(url, 'video'))
+
