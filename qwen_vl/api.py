@@ -142,12 +142,7 @@ def create_app(service:InferenceService) -> FastAPI:
         log.exception('unhandled error'); return error_response(500, f'internal error: {type(exc).__name__}', 'server_error', code='internal_error')
 
     @app.get('/healthz')
-    def healthz(): return {'status': 'ok'}
-
-    @app.get('/readyz')
-    def readyz():
-        st = s.status()
-        return JSONResponse(st | {'status': 'ready' if st['ready'] else 'loading' if st['loading'] else 'failed'}, 200 if st['ready'] else 503)
+    async def healthz(): return {'status': 'ok'}  # on the event loop: a full thread pool doesn't delay it
 
     @app.get('/metrics')
     def metrics():

@@ -285,13 +285,18 @@ class AdminRequest(BaseModel):
     quantization: Literal['none', '4bit', '8bit'] = 'none'
 
 def add_admin_routes(app, service):
-    "The admin routes (model switching) on the FastAPI `app` over `service`."
+    "The admin routes (model switching) and readiness on the FastAPI `app` over `service`."
     from qwen_vl.config import ConfigError, model_choice
     from qwen_vl.inputs import InputError
     from qwen_vl.service import ServiceError
     class AdminDisabled(ServiceError): status, type, code = 403, 'permission_error', 'admin_disabled'
     def _keys_required():
         if not [k for k in service.settings.api_keys if k]: raise AdminDisabled('admin routes need API keys: set QWEN_API_KEYS')
+
+    @app.get('/readyz')
+    async def readyz():
+        st = service.status()
+        return JSONResponse(st | {'status': 'ready' if st['ready'] else 'loading' if st['loading'] else 'failed'}, 200 if st['ready'] else 503)
 
     @app.get('/v1/admin/model')
     def admin_status():
