@@ -10,7 +10,7 @@ import dataclasses, importlib, string
 from dataclasses import dataclass, field
 from enum import Enum
 from importlib.metadata import entry_points
-from ..inputs import InputError, VisualInfo, chat_messages
+from ..inputs import InputError, VisualInfo, chat_messages, model_input_size
 from ..tracing import span
 
 # %% auto #0
@@ -59,10 +59,7 @@ def image_visual(
     max_pixels:int=16384*28*28,
 ) -> VisualInfo:
     "A `VisualInfo` for an image, computing the model-input size when not given."
-    from qwen_vl_utils import smart_resize
-    if input_size is None:
-        h, w = smart_resize(original_size[1], original_size[0], factor=28, min_pixels=min_pixels, max_pixels=max_pixels)
-        input_size = (w, h)
+    if input_size is None: input_size = model_input_size(tuple(original_size), min_pixels, max_pixels)
     return VisualInfo('image', tuple(original_size), tuple(input_size))
 
 # %% ../../nbs/10_tasks_base.ipynb #42cd4ec9
