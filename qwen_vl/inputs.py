@@ -6,7 +6,7 @@ Docs: https://qwen-vl.github.io/qwen_vl/inputs.html.md"""
 
 # %% ../nbs/04_inputs.ipynb #8feff03b
 from __future__ import annotations
-import base64, io, re, urllib.error, urllib.request
+import base64, io, math, re, urllib.error, urllib.request
 from dataclasses import dataclass, asdict
 from pathlib import Path
 from urllib.parse import urlparse
@@ -14,9 +14,11 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from .config import Settings, load_settings
 
 # %% auto #0
-__all__ = ['MAX_FETCH_BYTES', 'CONTROL_TOKEN', 'LONE_SURROGATE', 'InputError', 'check_url', 'fetch_url', 'load_image',
-           'probe_video', 'make_test_video', 'VisualInfo', 'model_input_size', 'plain_text', 'prepare_messages',
-           'chat_messages']
+__all__ = ['MAX_FETCH_BYTES', 'VIDEO_SAMPLING', 'DEEP_MODES', 'IMAGE_MODEL_BYTES', 'DECODE_BYTES', 'FRAME_BYTES', 'VIDEO_READER',
+           'CONTROL_TOKEN', 'LONE_SURROGATE', 'InputError', 'check_url', 'LimitError', 'fetch_url', 'load_image',
+           'probe_video', 'make_test_video', 'video_defaults', 'VideoPlan', 'video_plan', 'image_decoded_bytes',
+           'video_decoded_bytes', 'MediaBudget', 'read_video', 'use_video_reader', 'VisualInfo', 'model_input_size',
+           'plain_text', 'prepare_messages', 'chat_messages']
 
 # %% ../nbs/04_inputs.ipynb #f1934e2d
 class InputError(ValueError):
@@ -32,6 +34,11 @@ def check_url(
     if '*' in allowed_hosts or u.hostname.lower() in {h.lower() for h in allowed_hosts}: return
     raise InputError(f"remote URLs are not allowed for host {u.hostname!r}; send the file itself (a data URL or an upload), "
                      f"or allow the host in the settings (allowed_url_hosts / QWEN_ALLOWED_URL_HOSTS, now {allowed_hosts})")
+
+# %% ../nbs/04_inputs.ipynb #49debf77
+class LimitError(InputError):
+    "Input over one of the size limits (frame size, frames sampled, decoded bytes): answered with HTTP 413."
+    status = 413
 
 # %% ../nbs/04_inputs.ipynb #d1ee9f2a
 MAX_FETCH_BYTES = 50_000_000
@@ -66,9 +73,12 @@ def _local_path(src:str) -> Path:
 def load_image(
     src, # path, file:// URL, data:image URL, http(s) URL, or PIL.Image
     allowed_hosts:list[str]=(), # hosts http(s) images may come from
+    charge=None, # called with the opened image before it is decoded, to count it (e.g. against a `MediaBudget`)
 ) -> Image.Image:
     "Open `src` as an upright PIL image, or raise `InputError`."
-    if isinstance(src, Image.Image): return src
+    if isinstance(src, Image.Image):
+        if charge: charge(src)
+        return src
     if not isinstance(src, (str, Path)): raise InputError(f"an image must be a path, URL or PIL.Image, got {type(src).__name__}")
     src = str(src)
     try:
@@ -78,6 +88,7 @@ def load_image(
             img = Image.open(io.BytesIO(base64.b64decode(payload, validate=True)))
         elif src.startswith(('http://', 'https://')): img = Image.open(io.BytesIO(fetch_url(src, list(allowed_hosts))))
         else: img = Image.open(_local_path(src))
+        if charge: charge(img)
         img.load()
     except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError) as e:
         if isinstance(e, InputError): raise
@@ -85,19 +96,34 @@ def load_image(
     return ImageOps.exif_transpose(img)
 
 # %% ../nbs/04_inputs.ipynb #e922f306
-def probe_video(path:str|Path) -> dict:
-    "Width, height, fps and duration of a video file, or `InputError`."
+def _frame_count(path:Path) -> int:
+    "Frames of the first video stream, counted from its packets without decoding (for containers that don't store the count)."
+    import av
+    with av.open(str(path)) as c: return sum(1 for pkt in c.demux(c.streams.video[0]) if pkt.size)
+
+def probe_video(
+    path:str|Path, # a video file
+    max_frame_pixels:int|None=None, # refuse frames larger than this (read from the container, before any frame is decoded)
+) -> dict:
+    "Width, height, fps, duration and frame count of a video file, or `InputError` (`LimitError` for frames over `max_frame_pixels`)."
     import av
     p = _local_path(str(path))
+    def check(w, h):
+        if max_frame_pixels and w * h > max_frame_pixels:
+            raise LimitError(f"the video's frames are {w}x{h} = {w*h:,} pixels; the limit is {max_frame_pixels:,} (QWEN_MAX_VIDEO_FRAME_PIXELS)")
     try:
         with av.open(str(p)) as c:
             if not c.streams.video or c.format.name.endswith('_pipe') or c.format.name == 'image2':
                 raise InputError(f"{str(p)!r} is not a video (container: {c.format.name})")
             s = c.streams.video[0]
-            next(c.decode(s))  # the first frame must decode
+            w, h = s.codec_context.width, s.codec_context.height
+            check(w, h)
+            first = next(c.decode(s))  # the first frame must decode
+            if (first.width, first.height) != (w, h): w, h = first.width, first.height; check(w, h)
             fps = float(s.average_rate or s.guessed_rate or 0)
             dur = float(s.duration * s.time_base) if s.duration else (c.duration / 1e6 if c.duration else None)
-            return dict(width=s.codec_context.width, height=s.codec_context.height, fps=fps, duration=dur, frames=s.frames or None)
+            frames = s.frames
+        return dict(width=w, height=h, fps=fps, duration=dur, frames=frames or _frame_count(p))
     except InputError: raise
     except Exception as e: raise InputError(f"could not read video {str(p)!r}: {e}") from None
 
@@ -118,6 +144,183 @@ def make_test_video(
             for pkt in s.encode(av.VideoFrame.from_ndarray(a, format='rgb24')): c.mux(pkt)
         for pkt in s.encode(): c.mux(pkt)
     return Path(path)
+
+# %% ../nbs/04_inputs.ipynb #09d987c5
+VIDEO_SAMPLING = ('fps', 'nframes', 'video_start', 'video_end', 'min_pixels', 'max_pixels', 'total_pixels',
+                  'resized_height', 'resized_width', 'min_frames', 'max_frames')
+
+def video_defaults(
+    item:dict, # a video item
+    settings:Settings, # the sampling defaults
+) -> dict:
+    "A copy of `item` with the settings' sampling where it sets none (fps unless it sets fps or nframes, the pixel caps), unset options dropped."
+    new = {k: v for k, v in item.items() if not (k in VIDEO_SAMPLING and v is None)}
+    if 'fps' not in new and 'nframes' not in new: new['fps'] = settings.video_fps
+    new.setdefault('max_pixels', settings.video_max_pixels)
+    if settings.video_total_pixels: new.setdefault('total_pixels', settings.video_total_pixels)
+    return new
+
+def _check_sampling(item:dict):
+    "Raise `InputError` naming a video sampling option qwen-vl-utils would fail on."
+    for k in VIDEO_SAMPLING:
+        if k not in item: continue
+        v, secs = item[k], k.startswith('video_')
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or (v < 0 if secs else v <= 0):
+            raise InputError(f"{k} must be a {'number of seconds, 0 or more' if secs else 'positive number'}; got {v!r}")
+    if 'fps' in item and 'nframes' in item:
+        raise InputError(f"give a video's fps or its nframes, not both (fps={item['fps']!r}, nframes={item['nframes']!r})")
+    start, end = item.get('video_start'), item.get('video_end')
+    if start is not None and end is not None and start >= end: raise InputError(f'video_start ({start:g} s) must be before video_end ({end:g} s)')
+    if item.get('min_pixels', 0) > item.get('max_pixels', math.inf):
+        raise InputError(f"min_pixels ({item['min_pixels']:,}) must not be more than max_pixels ({item['max_pixels']:,})")
+
+# %% ../nbs/04_inputs.ipynb #fdee109d
+@dataclass
+class VideoPlan:
+    "How one video will be sampled, known from its container before a frame is decoded."
+    indices: list # the source frames read, in order (a frame may repeat)
+    size: tuple # (width, height) every frame is resized to: what the model sees
+    source_size: tuple # (width, height) of the video's frames
+    fps: float # the video's frame rate
+    span: int # frames between video_start and video_end (all the video's without them)
+    @property
+    def frames(self) -> int: return len(self.indices)
+    @property
+    def sample_fps(self) -> float: return self.frames / max(self.span, 1e-6) * self.fps
+    @property
+    def decoded_bytes(self) -> int: return video_decoded_bytes(self)
+
+def video_plan(
+    item:dict, # a video item with its sampling options (`fps`/`nframes`, `video_start`/`video_end`, pixel caps)
+    meta:dict, # the video's `probe_video`
+) -> VideoPlan:
+    "The frames and frame size qwen-vl-utils samples for `item`, by its own rules; `InputError` naming the option it can't meet."
+    import torch
+    from qwen_vl_utils import vision_process as vp
+    _check_sampling(item)
+    total, fps = meta.get('frames') or 0, meta.get('fps') or 0
+    if total < 1 or fps <= 0: raise InputError('the video has no frame rate or no frames we can count')
+    whole = f'{total / fps:.2f} s video ({total} frames at {fps:g} fps)'
+    try: start, end, span = vp.calculate_video_frame_range(item, total, fps)
+    except ValueError:
+        given = [f'{k}={item[k]:g}' for k in ('video_start', 'video_end') if k in item]
+        raise InputError(f"{' and '.join(given)} select{'s' if len(given) == 1 else ''} no frames of this {whole}: "
+                         'both must lie within the video, video_start before video_end') from None
+    if span < vp.FRAME_FACTOR and vp.round_by_factor(item.get('nframes', vp.FRAME_FACTOR), vp.FRAME_FACTOR) <= vp.FRAME_FACTOR:
+        nframes = vp.FRAME_FACTOR  # one frame, shown twice
+    else:
+        try: nframes = vp.smart_nframes(item, total_frames=span, video_fps=fps)
+        except ValueError:
+            where = f'the {span} frames between video_start and video_end' if span < total else f'this {whole}'
+            raise InputError(f"nframes={item.get('nframes')} can't be sampled from {where}: give 2 to {span}") from None
+    indices = torch.linspace(start, end, nframes).round().long().tolist()
+    f = 2 * 14  # the grid: 14-pixel patches, merged 2×2
+    min_pixels = item.get('min_pixels', vp.VIDEO_MIN_TOKEN_NUM * f * f)
+    total_pixels = item.get('total_pixels', vp.MODEL_SEQ_LEN * f * f * 0.9)
+    max_pixels = max(min(vp.VIDEO_MAX_TOKEN_NUM * f * f, total_pixels / nframes * vp.FRAME_FACTOR), int(min_pixels * 1.05))
+    max_pixels = min(item.get('max_pixels', max_pixels), max_pixels)
+    if max_pixels < min_pixels:
+        raise InputError(f"max_pixels ({item['max_pixels']:,}) must be at least min_pixels ({min_pixels:,}{'' if 'min_pixels' in item else ', the default for video frames'})")
+    try:
+        if 'resized_height' in item and 'resized_width' in item: h, w = vp.smart_resize(item['resized_height'], item['resized_width'], factor=f)
+        else: h, w = vp.smart_resize(meta['height'], meta['width'], factor=f, min_pixels=min_pixels, max_pixels=max_pixels)
+    except (ValueError, AssertionError) as e: raise InputError(f"the video's {meta['width']}x{meta['height']} frames can't be resized for the model: {e}") from None
+    return VideoPlan(indices, (w, h), (meta['width'], meta['height']), fps, span)
+
+# %% ../nbs/04_inputs.ipynb #1891478a
+_PIXEL_BYTES = {'1': 1, 'L': 1, 'P': 1, 'I;16': 2, 'I;16B': 2, 'I;16L': 2, 'I;16N': 2}  # Pillow keeps every other mode in 4 bytes a pixel
+DEEP_MODES = ('I;16', 'I;16B', 'I;16L', 'I;16N', 'I', 'F')
+IMAGE_MODEL_BYTES = 48 # per pixel the model sees of an image: the resized RGB image and the processor's float32 copies
+DECODE_BYTES = 32 # per pixel of a video's frame size: the one frame being decoded and resized
+FRAME_BYTES = 40 # per pixel the model sees, per sampled frame: uint8 RGB and the processor's three float32 copies
+
+def image_decoded_bytes(
+    size:tuple, # (width, height), from the header
+    mode:str, # Pillow's mode, from the header
+    model_pixels:int=0, # pixels of the resized image the model sees (0: count the decoding alone)
+) -> int:
+    "Bytes an image holds from its header to the model: decoded, converted to RGB, qwen-vl-utils' RGB copy, the processor's copies."
+    w, h = size
+    convert = 0 if mode == 'RGB' else _PIXEL_BYTES.get(mode, 4) + {'P': 5, 'PA': 5, 'LA': 5, 'RGBA': 1}.get(mode, 1 if mode in DEEP_MODES else 0)
+    return w * h * (convert + 4 + 4) + model_pixels * IMAGE_MODEL_BYTES
+
+def _model_pixels(size:tuple, min_pixels:int, max_pixels:int) -> int:
+    "Pixels of the image qwen-vl-utils resizes an image of `size` to."
+    from qwen_vl_utils import smart_resize
+    try: h, w = smart_resize(size[1], size[0], factor=28, min_pixels=min_pixels, max_pixels=max_pixels)
+    except (ValueError, AssertionError): return min(size[0] * size[1], max_pixels)  # refused later, with the reason
+    return h * w
+
+def video_decoded_bytes(plan:VideoPlan) -> int:
+    "Bytes a video holds from its container to the model: one frame decoded at a time, every sampled frame at the model's size."
+    (sw, sh), (w, h) = plan.source_size, plan.size
+    return sw * sh * DECODE_BYTES + plan.frames * w * h * FRAME_BYTES
+
+# %% ../nbs/04_inputs.ipynb #4bf76847
+class MediaBudget:
+    "One request's media as counted before decoding — bytes they decode to, video frames sampled — within the settings' limits."
+    def __init__(self, settings:Settings): self.settings, self.bytes, self.frames = settings, 0, 0
+    def charge(self,
+               nbytes:int, # bytes some media will decode to
+               frames:int=0, # video frames they sample
+              ) -> int:
+        "Count `nbytes` and `frames` against the request's limits, or raise `LimitError` (and count nothing)."
+        s = self.settings
+        if frames and self.frames + frames > s.max_video_frames:
+            raise LimitError(f"the request's videos would be sampled to {self.frames + frames:,} frames; the limit is {s.max_video_frames:,} "
+                             'a request (QWEN_MAX_VIDEO_FRAMES): lower fps or nframes, or send a shorter clip (or cut it with video_start/video_end)')
+        if self.bytes + nbytes > s.max_decoded_mb * 1e6:
+            raise LimitError(f"the request's media decode to {(self.bytes + nbytes) / 1e6:,.0f} MB; the limit is {s.max_decoded_mb:g} MB "
+                             '(QWEN_MAX_DECODED_MB): send fewer or smaller images or videos, or sample fewer or smaller frames (fps, nframes, max_pixels)')
+        self.bytes += nbytes; self.frames += frames
+        return nbytes
+    def image(self,
+              size:tuple, mode:str, # from the image's header
+              min_pixels:int|None=None, max_pixels:int|None=None, # the pixel range the model sees (default: the settings')
+              model:bool=True, # count the processor's copies (False for a video's frames: its plan counts them)
+             ) -> int:
+        "Charge an image by its header's size and mode."
+        s = self.settings
+        px = _model_pixels(size, min_pixels or s.min_pixels, max_pixels or s.max_pixels) if model else 0
+        return self.charge(image_decoded_bytes(size, mode, px))
+    def video(self, plan:VideoPlan) -> int:
+        "Charge a video by its sampling plan."
+        return self.charge(plan.decoded_bytes, plan.frames)
+
+# %% ../nbs/04_inputs.ipynb #b8392069
+VIDEO_READER = 'qwen_vl'
+
+def read_video(ele:dict) -> tuple:
+    "qwen-vl-utils' reader of a video file, with PyAV: (frames as a uint8 TCHW tensor at the model's size, metadata, sample fps)."
+    import av, torch
+    from torchvision.transforms import InterpolationMode, functional as F
+    path = str(ele['video']); path = path[7:] if path.startswith('file://') else path
+    plan = video_plan(ele, probe_video(path))
+    w, h = plan.size
+    out, wanted, filled = torch.empty((plan.frames, 3, h, w), dtype=torch.uint8), {}, 0
+    for k, i in enumerate(plan.indices): wanted.setdefault(i, []).append(k)
+    with av.open(path) as c:
+        s = c.streams.video[0]; s.thread_type = 'AUTO'
+        for i, frame in enumerate(c.decode(s)):
+            if i in wanted:
+                t = torch.from_numpy(frame.to_ndarray(format='rgb24')).permute(2, 0, 1)
+                if tuple(t.shape[1:]) != (h, w): t = F.resize(t, [h, w], interpolation=InterpolationMode.BICUBIC, antialias=True)
+                for k in wanted[i]: out[k] = t
+                filled = max(wanted[i]) + 1
+            if i >= plan.indices[-1]: break
+    if not filled: raise InputError('no frame of the video could be decoded')
+    out[filled:] = out[filled - 1]  # the container promised more frames than it held: the last one stands in
+    meta = dict(fps=plan.fps, frames_indices=plan.indices, total_num_frames=plan.span, video_backend='pyav')
+    return out, meta, plan.sample_fps
+
+def use_video_reader():
+    "Make `read_video` qwen-vl-utils' video reader (unless FORCE_QWENVL_VIDEO_READER names another) and its fallback for a missing torchvision reader."
+    import torchvision.io
+    from qwen_vl_utils import vision_process as vp
+    vp.VIDEO_READER_BACKENDS[VIDEO_READER] = read_video
+    if not hasattr(torchvision.io, 'read_video'): vp.VIDEO_READER_BACKENDS['torchvision'] = read_video
+    if vp.FORCE_QWENVL_VIDEO_READER is None:
+        vp.FORCE_QWENVL_VIDEO_READER = VIDEO_READER; vp.get_video_reader_backend.cache_clear()
 
 # %% ../nbs/04_inputs.ipynb #db035146
 @dataclass
@@ -153,10 +356,11 @@ def model_input_size(
     h, w = smart_resize(size[1], size[0], factor=factor, min_pixels=min_pixels, max_pixels=max_pixels)
     return (min(w, 200 * h), min(h, 200 * w))
 
-def _prepare_image(item:dict, s:Settings) -> tuple[dict, VisualInfo]:
+def _prepare_image(item:dict, s:Settings, budget:MediaBudget) -> tuple[dict, VisualInfo]:
     src = item['image'] if 'image' in item else _url_of(item.get('image_url'))
     if src is None: raise InputError("an image item needs an 'image' (or 'image_url') value")
-    img = load_image(src, s.allowed_url_hosts)
+    mn, mx = item.get('min_pixels', s.min_pixels), item.get('max_pixels', s.max_pixels)
+    img = load_image(src, s.allowed_url_hosts, lambda im: budget.image(im.size, im.mode, mn, mx))
     new = {k: v for k, v in item.items() if k not in ('image_url',)} | {'type': 'image', 'image': img}
     if not {'resized_height', 'resized_width'} <= set(new):
         new.setdefault('min_pixels', s.min_pixels); new.setdefault('max_pixels', s.max_pixels)
@@ -164,24 +368,33 @@ def _prepare_image(item:dict, s:Settings) -> tuple[dict, VisualInfo]:
         if max(w, h) == 200 * min(w, h): new['resized_width'], new['resized_height'] = w, h  # cut back to 200:1: say so
     return new, VisualInfo('image', img.size)
 
-def _prepare_video(item:dict, s:Settings) -> tuple[dict, VisualInfo]:
+def _frames_plan(item:dict, size:tuple, n:int) -> VideoPlan:
+    "The plan of a video given as `n` frames of `size`: qwen-vl-utils resizes each as an image, pads to an even count, resizes all."
+    from qwen_vl_utils import vision_process as vp
+    f, n = 28, vp.ceil_by_factor(n, vp.FRAME_FACTOR)
+    try: h, w = vp.smart_resize(size[1], size[0], factor=f, min_pixels=item.get('min_pixels', vp.IMAGE_MIN_TOKEN_NUM * f * f),
+                                max_pixels=item.get('max_pixels', vp.IMAGE_MAX_TOKEN_NUM * f * f))
+    except (ValueError, AssertionError) as e: raise InputError(f'the video frames can not be resized for the model: {e}') from None
+    item = {k: v for k, v in item.items() if k not in ('fps', 'video_start', 'video_end', 'min_frames', 'max_frames')} | {'nframes': n}
+    return video_plan(item, dict(width=w, height=h, fps=2.0, frames=n))
+
+def _prepare_video(item:dict, s:Settings, budget:MediaBudget) -> tuple[dict, VisualInfo]:
     src = item['video'] if 'video' in item else _url_of(item.get('video_url'))
     if src is None: raise InputError("a video item needs a 'video' (or 'video_url') value")
-    new = {k: v for k, v in item.items() if k != 'video_url'} | {'type': 'video'}
+    new = video_defaults({k: v for k, v in item.items() if k != 'video_url'} | {'type': 'video'}, s)
     if isinstance(src, (list, tuple)):
         if not src: raise InputError('a video given as frames needs at least one frame')
-        frames = [load_image(f, s.allowed_url_hosts) for f in src]
+        frames = [load_image(f, s.allowed_url_hosts, lambda im: budget.image(im.size, im.mode, model=False)) for f in src]
+        budget.video(_frames_plan(new, frames[0].size, len(frames)))
         new['video'], info = frames, VisualInfo('video', frames[0].size)
     elif isinstance(src, (str, Path)):
         src = str(src)
         if src.startswith(('http://', 'https://')): check_url(src, s.allowed_url_hosts); info = VisualInfo('video', (0, 0))
         else:
-            p = _local_path(src); meta = probe_video(p)
+            p = _local_path(src); meta = probe_video(p, s.max_video_frame_pixels)
+            budget.video(video_plan(new, meta))  # frames and bytes counted before a frame is decoded
             new['video'], info = str(p), VisualInfo('video', (meta['width'], meta['height']), duration=meta['duration'])
     else: raise InputError(f"a video must be a path or a list of frames, got {type(src).__name__}")
-    if 'fps' not in new and 'nframes' not in new: new['fps'] = s.video_fps
-    new.setdefault('max_pixels', s.video_max_pixels)
-    if s.video_total_pixels: new.setdefault('total_pixels', s.video_total_pixels)
     return new, info
 
 # %% ../nbs/04_inputs.ipynb #6ff303e9
@@ -200,9 +413,11 @@ def plain_text(
 def prepare_messages(
     messages:list[dict], # chat messages in the cookbook format
     settings:Settings|None=None, # pixel budgets and URL policy
+    budget:MediaBudget|None=None, # what the request's media may decode to (default: a new one, for these messages)
 ) -> tuple[list[dict], list[VisualInfo]]:
-    "A completed copy of `messages` and one `VisualInfo` per image/video, in order."
+    "A completed copy of `messages` and one `VisualInfo` per image/video, in order; media over the request's limits are refused before decoding."
     s = settings or load_settings()
+    budget = budget if budget is not None else MediaBudget(s)
     if not isinstance(messages, list) or not messages: raise InputError('messages must be a non-empty list of {"role": ..., "content": ...}')
     out, infos = [], []
     for i, m in enumerate(messages):
@@ -216,7 +431,7 @@ def prepare_messages(
             if not isinstance(item, dict): raise InputError(f'message {i} has a content item that is not a dict: {item!r:.80}')
             kind = _item_kind(item)
             if kind == 'text': items.append({**item, 'text': plain_text(item.get('text'))} if 'text' in item else dict(item)); continue
-            new, info = (_prepare_image if kind == 'image' else _prepare_video)(item, s)
+            new, info = (_prepare_image if kind == 'image' else _prepare_video)(item, s, budget)
             items.append(new); infos.append(info)
         out.append({**m, 'content': items})
     return out, infos

@@ -6,15 +6,17 @@ Docs: https://qwen-vl.github.io/qwen_vl/media.html.md"""
 
 # %% ../nbs/20_media.ipynb #01e9b3c1
 from __future__ import annotations
-import base64, binascii, io, os, re, shutil, tempfile, warnings
+import base64, binascii, io, os, re, shutil, socket, tempfile, time, warnings
 from pathlib import Path
+import psutil
 from PIL import Image, ImageOps
 from .config import Settings, load_settings
-from .inputs import InputError, fetch_url, probe_video
+from .inputs import DEEP_MODES, InputError, LimitError, MediaBudget, fetch_url, probe_video, video_defaults, video_plan
 
 # %% auto #0
-__all__ = ['IMAGE_FORMATS', 'VIDEO_CONTAINERS', 'ALLOWED_IMAGES', 'ALLOWED_VIDEOS', 'MediaError', 'decode_data_url', 'data_url',
-           'open_image_bytes', 'RequestFiles', 'MediaResolver']
+__all__ = ['IMAGE_FORMATS', 'VIDEO_CONTAINERS', 'ALLOWED_IMAGES', 'ALLOWED_VIDEOS', 'REQUEST_PREFIX', 'MediaError',
+           'decode_data_url', 'data_url', 'open_image_bytes', 'RequestFiles', 'MediaResolver',
+           'clean_stale_request_files']
 
 # %% ../nbs/20_media.ipynb #444db4de
 class MediaError(InputError):
@@ -42,19 +44,34 @@ def data_url(data:bytes, mime:str='image/png') -> str:
     return f'data:{mime};base64,' + base64.b64encode(data).decode()
 
 # %% ../nbs/20_media.ipynb #255182eb
+def _to_8bit(img:Image.Image) -> Image.Image:
+    "An 8-bit grey image from a 16- or 32-bit one, scaled a strip of rows at a time: 16-bit from 0..65535, others from 0..their maximum (0..65535 past 255)."
+    import numpy as np
+    w, h = img.size
+    out = np.empty((h, w), np.uint8)
+    sixteen = img.mode.startswith('I;16')
+    hi = 65535 if sixteen else (img.getextrema()[1] or 1)
+    scale = 255.0 / (65535 if hi > 255 else hi)
+    for y in range(0, h, 256):
+        a = np.asarray(img.crop((0, y, w, min(h, y + 256))))
+        out[y:y + 256] = a.astype(np.uint32) * 255 // 65535 if sixteen else np.clip(a.astype(np.float32) * scale, 0, 255)
+    return Image.fromarray(out)
+
 def _to_rgb(img:Image.Image) -> Image.Image:
-    if img.mode in ('I;16', 'I;16B', 'I;16L', 'I', 'F'):
-        import numpy as np
-        a = np.asarray(img, dtype=np.float64); hi = a.max() or 1
-        img = Image.fromarray((a * (255.0 / (65535 if img.mode.startswith('I;16') or hi > 255 else hi))).clip(0, 255).astype('uint8'))
+    if img.mode in DEEP_MODES: img = _to_8bit(img)
     if img.mode == 'P': img = img.convert('RGBA')
     if img.mode in ('RGBA', 'LA', 'PA'):
-        bg = Image.new('RGB', img.size, 'white'); bg.paste(img.convert('RGBA'), mask=img.convert('RGBA').split()[3]); return bg
-    return img.convert('RGB')
+        rgba = img if img.mode == 'RGBA' else img.convert('RGBA')
+        bg = Image.new('RGB', img.size, 'white'); bg.paste(rgba, mask=rgba.getchannel('A')); return bg
+    return img if img.mode == 'RGB' else img.convert('RGB')
 
-def open_image_bytes(data:bytes, settings:Settings|None=None) -> Image.Image:
+def open_image_bytes(
+    data:bytes, # the upload
+    settings:Settings|None=None, # the limits
+    files:RequestFiles|None=None, # the request's files: the image is charged to their `budget` (default: a budget of its own)
+) -> Image.Image:
     "An upright RGB image from untrusted bytes, or `MediaError` saying what is wrong and what is allowed."
-    s = settings or load_settings()
+    s = settings or (files.settings if files is not None else load_settings())
     if not data: raise MediaError('the image is empty (0 bytes)')
     if len(data) > s.max_image_mb * 1e6: raise MediaError(f'the image is {len(data)/1e6:.1f} MB; the limit is {s.max_image_mb:g} MB', 413)
     try:
@@ -68,28 +85,40 @@ def open_image_bytes(data:bytes, settings:Settings|None=None) -> Image.Image:
     w, h = img.size
     if w * h > s.max_image_pixels: raise MediaError(f'the image is {w}x{h} = {w*h:,} pixels; the limit is {s.max_image_pixels:,}', 413)
     if min(w, h) < 1 or max(w, h) / min(w, h) > 200: raise MediaError(f'the image is {w}x{h}; Qwen2.5-VL takes aspect ratios up to 200:1')
+    try: (files.budget if files is not None else MediaBudget(s)).image(img.size, img.mode)
+    except LimitError as e: raise MediaError(str(e), 413) from None
     try:
         img.seek(0); img.load()
-        img = ImageOps.exif_transpose(img)
+        ImageOps.exif_transpose(img, in_place=True)
     except Exception as e: raise MediaError(f'the {IMAGE_FORMATS[img.format]} image is damaged or truncated ({e})') from None
     return _to_rgb(img)
 
 # %% ../nbs/20_media.ipynb #41106e90
+REQUEST_PREFIX = 'qwen-vl-req-'
+
+def _host() -> str: return re.sub(r'[^A-Za-z0-9]', '', socket.gethostname())[:40] or 'host'
+
 class RequestFiles:
-    "A private temporary folder for one request's files, removed on exit."
-    def __init__(self, settings:Settings|None=None): self.settings = settings or load_settings(); self.path = None
+    "A private temporary folder for one request's files, removed on exit, and the `budget` of the request's media."
+    def __init__(self, settings:Settings|None=None):
+        self.settings = settings or load_settings(); self.path = None
+        self.budget = MediaBudget(self.settings)
     def __enter__(self):
         base = self.settings.temp_dir
         if base: Path(base).mkdir(parents=True, exist_ok=True)
-        self.path = Path(tempfile.mkdtemp(prefix='qwen-vl-req-', dir=base))
+        self.path = Path(tempfile.mkdtemp(prefix=f'{REQUEST_PREFIX}{_host()}-{os.getpid()}-', dir=base))
         os.chmod(self.path, 0o700)
         return self
     def __exit__(self, *exc):
         if self.path: shutil.rmtree(self.path, ignore_errors=True)
         return False
 
-    def add_video(self, data:bytes, name:str='video') -> str:
-        "Write untrusted video bytes here and return the path once they prove to be an allowed, playable video."
+    def add_video(self,
+                  data:bytes, # the upload
+                  name:str='video', # the file's name in the folder (numbered)
+                  options:dict|None=None, # the video's sampling options, to charge its frames now (`{}`: the settings' defaults)
+                 ) -> str:
+        "Write untrusted video bytes here and return the path once they prove to be an allowed, playable video within the limits."
         s = self.settings
         if not data: raise MediaError('the video is empty (0 bytes)')
         if len(data) > s.max_video_mb * 1e6: raise MediaError(f'the video is {len(data)/1e6:.1f} MB; the limit is {s.max_video_mb:g} MB', 413)
@@ -100,17 +129,24 @@ class RequestFiles:
             with av.open(str(p)) as c: fmt = c.format.name
         except Exception: raise MediaError(f'not a video we can read; allowed: {ALLOWED_VIDEOS}', 415) from None
         if fmt not in VIDEO_CONTAINERS: raise MediaError(f'video container {fmt!r} is not allowed; allowed: {ALLOWED_VIDEOS}', 415)
-        try: meta = probe_video(p)
+        try: meta = probe_video(p, s.max_video_frame_pixels)
+        except LimitError as e: raise MediaError(str(e), 413) from None
         except InputError as e:  # without our temp path in it: the client needn't know where files are kept
             raise MediaError(f"the video is damaged or has no frames ({str(e).replace(repr(str(p)), 'the upload')})") from None
         if meta['duration'] and meta['duration'] > s.max_video_seconds:
             raise MediaError(f"the video lasts {meta['duration']:.0f} s; the limit is {s.max_video_seconds:g} s", 413)
+        if options is not None:
+            try: self.budget.video(video_plan(video_defaults({'video': str(p), **options}, s), meta))
+            except LimitError as e: raise MediaError(str(e), 413) from None
+            except InputError as e: raise MediaError(str(e)) from None
         return str(p)
 
 # %% ../nbs/20_media.ipynb #3a781282
 class MediaResolver:
     "Turns a request's media URLs into checked images and video files, within the limits."
-    def __init__(self, settings, files:RequestFiles): self.s, self.files, self.n_images, self.n_videos = settings, files, 0, 0
+    def __init__(self, settings, files:RequestFiles,
+                 video_options:dict|None=None): # the videos' sampling options, to count their frames on upload (`{}`: the settings' defaults)
+        self.s, self.files, self.video_options, self.n_images, self.n_videos = settings, files, video_options, 0, 0
     def _bytes(self, url:str, kind:str) -> bytes:
         if not isinstance(url, str): raise MediaError(f'{kind}_url must be a string URL')
         if url.startswith('data:'): return decode_data_url(url)[1]
@@ -123,12 +159,33 @@ class MediaResolver:
         "A checked image from uploaded bytes, counted against the request's limit."
         self.n_images += 1
         if self.n_images > self.s.max_images: raise MediaError(f'too many images: at most {self.s.max_images} per request')
-        return open_image_bytes(data, self.s)
+        return open_image_bytes(data, self.s, self.files)
     def video_bytes(self, data:bytes) -> str:
         "A checked video file from uploaded bytes, counted against the request's limit."
         self.n_videos += 1
         if self.n_videos > self.s.max_videos: raise MediaError(f'too many videos: at most {self.s.max_videos} per request')
-        return self.files.add_video(data)
+        return self.files.add_video(data, options=self.video_options)
     def image(self, url:str): return self.image_bytes(self._bytes(url, 'image'))
     def video(self, url:str) -> str: return self.video_bytes(self._bytes(url, 'video'))
 
+
+# %% ../nbs/20_media.ipynb #261fefe4
+_REQUEST_DIR = re.compile(rf'{REQUEST_PREFIX}(?P<host>[A-Za-z0-9]+)-(?P<pid>\d+)-[A-Za-z0-9_]+')
+
+def clean_stale_request_files(
+    settings:Settings|None=None, # where request folders are made (`temp_dir`, default: the system temp folder)
+    max_age:float=3600, # seconds after which a folder no process of this host claims is removed
+) -> int:
+    "Remove the request folders a process that has ended left behind; the number removed."
+    s = settings or load_settings()
+    base, removed, now = Path(s.temp_dir or tempfile.gettempdir()), 0, time.time()
+    if not base.is_dir(): return 0
+    for p in base.glob(REQUEST_PREFIX + '*'):
+        try: st = p.lstat()
+        except OSError: continue
+        if not p.is_dir() or p.is_symlink() or st.st_uid != os.getuid(): continue
+        m = _REQUEST_DIR.fullmatch(p.name)
+        ours = m is not None and m['host'] == _host()
+        if (not psutil.pid_exists(int(m['pid'])) if ours else now - st.st_mtime > max_age):
+            shutil.rmtree(p, ignore_errors=True); removed += not p.exists()
+    return removed
