@@ -7,22 +7,28 @@ Docs: https://qwen-vl.github.io/qwen_vl/api.html.md"""
 # %% ../nbs/23_api.ipynb #38b5c216
 from __future__ import annotations
 import asyncio, io, json, logging, threading, time, uuid
+from types import SimpleNamespace
 from typing import Any, Literal
+import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
+from .config import Settings, load_settings
 from .engine import MAX_SEED, GenerationOptions, generation_options, prefill
-from .inputs import InputError
+from .inputs import VIDEO_SAMPLING, InputError
 from .media import MediaError, MediaResolver, RequestFiles, data_url
 from .security import AuditRecord, Guard, GuardMiddleware, add_admin_routes
-from .service import InferenceService, ServiceError
+from .service import InferenceService, RateLimited, ServiceError
 
 # %% auto #0
 __all__ = ['log', 'error_response', 'ChatMessage', 'StreamOptions', 'ChatCompletionRequest', 'TaskRequest', 'to_engine_messages',
-           'create_app', 'ModelNotFound', 'until_done_or_gone', 'free_port', 'ServerThread', 'serve_in_thread']
+           'token_estimate', 'chat_token_estimate', 'create_app', 'BodyRefused', 'body_limit', 'HttpLimits',
+           'ModelNotFound', 'until_done_or_gone', 'free_port', 'header_timeout_protocol', 'server_config',
+           'GracefulServer', 'ServerThread', 'serve_in_thread']
 
 # %% ../nbs/23_api.ipynb #80fd3687
 log = logging.getLogger('qwen_vl.api')
@@ -51,6 +57,7 @@ class ChatCompletionRequest(BaseModel):
     stream_options: StreamOptions|None = None
     max_tokens: int|None = Field(None, ge=1, le=32768)
     max_completion_tokens: int|None = Field(None, ge=1, le=32768)
+    min_tokens: int|None = Field(None, ge=0, le=32768, description="tokens to generate before a stop is allowed (vLLM's extension)")
     temperature: float|None = Field(None, ge=0, le=2)
     top_p: float|None = Field(None, gt=0, le=1)
     top_k: int|None = Field(None, ge=-1, le=1000)
@@ -59,7 +66,7 @@ class ChatCompletionRequest(BaseModel):
     stop: str|list[str]|None = None
     n: int = Field(1, ge=1, le=1)
     def options(self) -> GenerationOptions:
-        d = dict(max_new_tokens=self.max_completion_tokens or self.max_tokens, temperature=self.temperature, top_p=self.top_p,
+        d = dict(max_new_tokens=self.max_completion_tokens or self.max_tokens, min_new_tokens=self.min_tokens, temperature=self.temperature, top_p=self.top_p,
                  top_k=max(self.top_k, 0) if self.top_k is not None else None, repetition_penalty=self.repetition_penalty, seed=self.seed,
                  stop=[self.stop] if isinstance(self.stop, str) else self.stop)
         return generation_options({k: v for k, v in d.items() if v is not None})
@@ -99,6 +106,27 @@ def to_engine_messages(req:ChatCompletionRequest, media:MediaResolver) -> list[d
     if chars > media.s.max_prompt_chars: raise MediaError(f'the messages hold {chars:,} characters of text; the limit is {media.s.max_prompt_chars:,}', 413)
     return out
 
+# %% ../nbs/23_api.ipynb #b94b9a8a
+def token_estimate(settings:Settings, # the pixel and answer limits
+                   chars:int, # characters of text in the prompt
+                   images:int=0, videos:int=0, # how many of each the request holds
+                   max_new_tokens:int|None=None) -> int: # the answer's limit (default: `settings.max_new_tokens`)
+    "An upper estimate of a request's tokens, before its media are decoded."
+    s, patch = settings, 28 * 28
+    frames = s.max_video_frames // 2 * (s.video_max_pixels // patch)  # all of a request's videos share max_video_frames
+    video = min(frames, videos * (s.video_total_pixels // patch if s.video_total_pixels else frames))
+    template = 32  # the chat template's own tokens and the default system prompt
+    return template + chars // 3 + images * (s.max_pixels // patch + 2) + video + 2 * videos + (max_new_tokens or s.max_new_tokens)
+
+def chat_token_estimate(req:ChatCompletionRequest, settings:Settings) -> int:
+    "`token_estimate` of a chat request."
+    chars, n = 0, {'image_url': 0, 'video_url': 0}
+    for m in req.messages:
+        for part in ([{'type': 'text', 'text': m.content}] if isinstance(m.content, str) else m.content):
+            if (t := part.get('type')) == 'text': chars += len(str(part.get('text', '')))
+            elif t in n: n[t] += 1
+    return token_estimate(settings, chars, n['image_url'], n['video_url'], req.options().max_new_tokens)
+
 # %% ../nbs/23_api.ipynb #87b1f683
 def _usage(res) -> dict:
     return {'prompt_tokens': res.prompt_tokens, 'completion_tokens': res.completion_tokens, 'total_tokens': res.prompt_tokens + res.completion_tokens}
@@ -114,7 +142,8 @@ def create_app(service:InferenceService) -> FastAPI:
     "The HTTP API over `service`."
     app = FastAPI(title='qwen_vl', version=__import__('qwen_vl').__version__, description='Qwen2.5-VL: OpenAI-compatible chat and task endpoints')
     app.state.service = s = service
-    app.state.guard = Guard(s.settings)
+    app.state.guard, app.state.in_flight = Guard(s.settings), 0
+    app.add_middleware(HttpLimits, api=app)  # inside the guard: a caller without a key is refused before its body is read
     app.add_middleware(GuardMiddleware, api=app)
 
     @app.exception_handler(RequestValidationError)
@@ -136,6 +165,7 @@ def create_app(service:InferenceService) -> FastAPI:
     @app.exception_handler(ServiceError)
     async def _service(request, exc):
         h = {'Retry-After': str(int(exc.retry_after or 1))} if exc.retry_after or exc.status in (429, 503) else None
+        if exc.code == 'shutting_down': h['Connection'] = 'close'  # the retry opens a new connection: another replica
         return error_response(exc.status, str(exc), exc.type, code=exc.code, headers=h)
     @app.exception_handler(Exception)
     async def _crash(request, exc):
@@ -171,6 +201,66 @@ def _union_branches(errs:list[dict]) -> list[str]:
     same = [err for err in errs if err.get('loc', ())[:-1] == errs[0].get('loc', ())[:-1] and branch(err)] if errs else []
     return [err['msg'] for err in same] if len(same) > 1 and branch(errs[0]) else []
 
+# %% ../nbs/23_api.ipynb #4e9e61f5
+class BodyRefused(ServiceError):
+    "A request body over its size limit (413) or not received within `body_timeout` (408)."
+    type = 'invalid_request_error'
+    def __init__(self, msg:str, status:int, code:str): super().__init__(msg); self.status, self.code = status, code
+
+def body_limit(settings:Settings, path:str, content_type:str) -> tuple[float|None, str]:
+    "The most bytes a request body to `path` may hold (None: not limited here), and what sets it."
+    s = settings
+    if content_type.lower().startswith('multipart/form-data'):
+        if not path.startswith('/v1/'): return None, "the app's own upload limit"
+        return ((s.max_images * s.max_image_mb + s.max_videos * s.max_video_mb + 1) * 1e6,
+                f'{s.max_images} images of up to {s.max_image_mb:g} MB and {s.max_videos} videos of up to {s.max_video_mb:g} MB, plus 1 MB: '
+                'QWEN_MAX_IMAGES, QWEN_MAX_IMAGE_MB, QWEN_MAX_VIDEOS, QWEN_MAX_VIDEO_MB')
+    return s.max_body_mb * 1e6, 'QWEN_MAX_BODY_MB; send large images and videos as multipart uploads to /v1/tasks/{task}'
+
+def _refusal(e:ServiceError): return error_response(e.status, str(e), e.type, code=e.code)
+
+class HttpLimits:
+    "ASGI middleware: request bodies within their size limit (413) and `body_timeout` (408), checked as they arrive; counts API requests in flight."
+    def __init__(self, app, api): self.app, self.api = app, api # the ASGI app inside; the FastAPI app whose state holds the service
+    async def __call__(self, scope, receive, send):
+        if scope['type'] != 'http': return await self.app(scope, receive, send)
+        counted = scope['path'].startswith('/v1/')
+        self.api.state.in_flight += counted  # a drain waits for these
+        try: await self._limited(scope, receive, send)
+        finally: self.api.state.in_flight -= counted
+
+    async def _limited(self, scope, receive, send):
+        s, headers = self.api.state.service.settings, Headers(scope=scope)
+        limit, why = body_limit(s, scope['path'], headers.get('content-type', ''))
+        length = headers.get('content-length', '')
+        if limit and length.isdigit() and int(length) > limit:  # refused unread; the server discards what the client still sends
+            return await _refusal(BodyRefused(f'the request body is {int(length) / 1e6:,.1f} MB; the limit is {limit / 1e6:,g} MB ({why})', 413, 'body_too_large'))(scope, receive, send)
+        loop = asyncio.get_running_loop()
+        deadline, st = loop.time() + s.body_timeout, SimpleNamespace(received=0, more=True, refused=None, started=False)
+        async def receive_():
+            if st.refused is not None: raise st.refused
+            if not st.more: return await receive()  # the body is in: waiting for a disconnect has no deadline
+            try: msg = await asyncio.wait_for(receive(), max(deadline - loop.time(), 0))
+            except asyncio.TimeoutError:
+                st.refused = BodyRefused(f'the request body was not received within {s.body_timeout:g} s (QWEN_BODY_TIMEOUT); '
+                                         f'{st.received / 1e6:,.1f} MB of it had come', 408, 'body_timeout')
+                raise st.refused from None
+            if msg['type'] != 'http.request': st.more = False; return msg
+            st.received += len(msg.get('body', b'')); st.more = msg.get('more_body', False)
+            if limit and st.received > limit:
+                st.refused = BodyRefused(f'the request body passed the limit of {limit / 1e6:,g} MB ({why})', 413, 'body_too_large'); raise st.refused
+            return msg
+        async def send_(message):
+            if st.refused is not None:  # whatever the app answers instead (FastAPI makes a failed body read a 400): the refusal
+                if not st.started: st.started = True; await _refusal(st.refused)(scope, receive, send)
+                return
+            st.started = st.started or message['type'] == 'http.response.start'
+            await send(message)
+        try: await self.app(scope, receive_, send_)
+        except Exception:
+            if st.refused is None: raise
+        if st.refused is not None and not st.started: await _refusal(st.refused)(scope, receive, send)
+
 # %% ../nbs/23_api.ipynb #860544b3
 def _check_model(s, req):
     if req.model and req.model != s.model_name:
@@ -179,6 +269,10 @@ def _check_model(s, req):
 class ModelNotFound(ServiceError):
     "The request names a model this server does not serve."
     status, type, code = 404, 'invalid_request_error', 'model_not_found'
+
+def _reserve_tokens(guard, rec:AuditRecord, tokens:int):
+    "Hold `tokens` of the caller's tokens-per-minute budget until the request ends (the guard settles it); `RateLimited` (429) when over it."
+    if (refusal := guard.reserve(rec, tokens)) is not None: raise RateLimited(refusal.message, refusal.retry_after)
 
 async def until_done_or_gone(request:Request, # the HTTP request being answered
                              work, # `work(cancel)`: blocking; stops early once the `threading.Event` is set
@@ -195,22 +289,25 @@ def _add_chat_route(app:FastAPI, s:InferenceService):
     @app.post('/v1/chat/completions')
     async def chat(req: ChatCompletionRequest, request: Request):
         _check_model(s, req); s.check_ready()
-        rec = _audit_of(request)
-        files, streaming = RequestFiles(s.settings).__enter__(), False
+        rec, opts = _audit_of(request), req.options()
+        _reserve_tokens(app.state.guard, rec, chat_token_estimate(req, s.settings))
+        ticket, files, streaming = s.admit('chat'), None, False  # a place in line (or 429/503) before any media is decoded
         try:
-            media = MediaResolver(s.settings, files)
+            files = RequestFiles(s.settings).__enter__()
+            media = MediaResolver(s.settings, files, video_options={})  # videos' frames are counted as they arrive
             try: msgs = await run_in_threadpool(to_engine_messages, req, media)
             finally: rec.images, rec.videos = media.n_images, media.n_videos
-            opts, cid, created = req.options(), 'chatcmpl-' + uuid.uuid4().hex[:24], int(time.time())
+            cid, created = 'chatcmpl-' + uuid.uuid4().hex[:24], int(time.time())
             if not req.stream:
-                res = await until_done_or_gone(request, lambda cancel: s.generate(msgs, opts, 'chat', cancel=cancel))
+                res = await until_done_or_gone(request, lambda cancel: s.generate(msgs, opts, 'chat', cancel=cancel, admission=ticket))
                 rec.prompt_tokens, rec.completion_tokens = res.prompt_tokens, res.completion_tokens
                 return {'id': cid, 'object': 'chat.completion', 'created': created, 'model': s.model_name,
                         'choices': [{'index': 0, 'message': {'role': 'assistant', 'content': res.text[len(prefill(msgs)):]}, 'finish_reason': res.finish_reason}],
                         'usage': _usage(res)}
-            stream, streaming = s.stream(msgs, opts, 'chat'), True
+            stream, streaming = s.stream(msgs, opts, 'chat', admission=ticket), True
         finally:
-            if not streaming: files.__exit__(None, None, None)  # a stream removes its files when it ends
+            ticket.release()  # unless a generation took it (bad media, a cached answer): its place goes back
+            if files and not streaming: files.__exit__(None, None, None)  # a stream removes its files when it ends
         include_usage = bool(req.stream_options and req.stream_options.include_usage)
         async def events():
             it = iter(stream)
@@ -240,10 +337,11 @@ def _picture_url(handler, result, image) -> str|None:
     pic.savefig(buf, format='png', dpi=100) if hasattr(pic, 'savefig') else pic.save(buf, 'PNG')
     return data_url(buf.getvalue())
 
-def _run_task(s:InferenceService, task:str, req:TaskRequest, uploads:list[tuple[str, bytes]], files:RequestFiles, rec:AuditRecord) -> dict:
+def _run_task(s:InferenceService, task:str, req:TaskRequest, uploads:list[tuple[str, bytes]], files:RequestFiles, rec:AuditRecord,
+              admission=None) -> dict:
     from qwen_vl.tasks.base import get_task
     h = get_task(task)
-    media = MediaResolver(s.settings, files)
+    media = MediaResolver(s.settings, files, video_options={k: v for k, v in req.fields.items() if k in VIDEO_SAMPLING})
     try:
         images = [media.image(u) for u in req.images]
         videos = [media.video(u) for u in req.videos]
@@ -256,7 +354,7 @@ def _run_task(s:InferenceService, task:str, req:TaskRequest, uploads:list[tuple[
     if (n := len(req.prompt or '') + len(req.system or '') + len(req.prefill or '')) > s.settings.max_prompt_chars:
         raise MediaError(f'the prompt, system prompt and prefill hold {n:,} characters; the limit is {s.settings.max_prompt_chars:,}', 413)
     r = s.run_task(h.name, images=images, videos=videos, mode=req.mode, prompt=req.prompt, system=req.system, options=req.generation,
-                   prefill=req.prefill, **req.fields)
+                   prefill=req.prefill, admission=admission, **req.fields)
     out = {'id': 'task-' + uuid.uuid4().hex[:24], 'object': 'task.result', 'model': s.model_name, **r.to_dict()}
     out['usage'] = {k: (r.inference or {}).get(k) for k in ('prompt_tokens', 'completion_tokens')}
     rec.prompt_tokens, rec.completion_tokens = (out['usage'][k] or 0 for k in ('prompt_tokens', 'completion_tokens'))
@@ -266,11 +364,16 @@ def _run_task(s:InferenceService, task:str, req:TaskRequest, uploads:list[tuple[
 def _add_task_route(app:FastAPI, s:InferenceService):
     @app.post('/v1/tasks/{task}')
     async def task(task: str, request: Request):
+        from qwen_vl.tasks.base import get_task
         s.check_ready()
+        h, st = get_task(task), s.settings
         ctype = request.headers.get('content-type', '')
         uploads = []
         if ctype.startswith('multipart/form-data'):
-            form = await request.form()
+            try: form = await request.form(max_files=st.max_images + st.max_videos, max_fields=8, max_part_size=int(st.max_body_mb * 1e6))
+            except HTTPException as e:
+                raise MediaError(f"the form was refused: {e.detail} (a task form holds the field 'request' and up to "
+                                 f"{st.max_images} images and {st.max_videos} videos)") from None
             raw = form.get('request') or '{}'
             try: body = json.loads(raw if isinstance(raw, str) else (await raw.read()).decode())
             except (json.JSONDecodeError, UnicodeDecodeError): raise MediaError("the form field 'request' must be a JSON TaskRequest") from None
@@ -283,8 +386,12 @@ def _add_task_route(app:FastAPI, s:InferenceService):
             except Exception: raise MediaError('the body must be JSON (a TaskRequest) or multipart/form-data') from None
         try: req = TaskRequest.model_validate(body)
         except ValidationError as e: raise RequestValidationError([{**err, 'loc': ('body', *err['loc'])} for err in e.errors()]) from None
-        with RequestFiles(s.settings) as files:
-            return await run_in_threadpool(_run_task, s, task, req, uploads, files, _audit_of(request))
+        rec, n_up = _audit_of(request), [k for k, _ in uploads]
+        chars = len(req.prompt or '') + len(req.system or '') + len(req.prefill or '') + len(json.dumps(req.fields, default=str))
+        _reserve_tokens(app.state.guard, rec, token_estimate(st, chars, len(req.images) + n_up.count('images'), len(req.videos) + n_up.count('videos'),
+                                                             req.generation.max_new_tokens))
+        with s.admit(h.name) as ticket, RequestFiles(st) as files:  # a place in line (or 429/503) before any media is decoded
+            return await run_in_threadpool(_run_task, s, h.name, req, uploads, files, rec, ticket)
     return task
 
 # %% ../nbs/23_api.ipynb #d44f7167
@@ -293,12 +400,68 @@ def free_port(host:str='127.0.0.1') -> int:
     import socket
     with socket.socket() as sock: sock.bind((host, 0)); return sock.getsockname()[1]
 
+def header_timeout_protocol(seconds:float, # how long a connection may take to send a request line and headers
+                            linger:float|None=None, # after an answer to a request whose body was not all read: the time to send the rest
+                            base:type|None=None) -> type: # uvicorn's HTTP protocol class (default: the one uvicorn picks)
+    "uvicorn's HTTP protocol, closing connections that send no complete request headers within `seconds`."
+    from uvicorn.protocols.http.auto import AutoHTTPProtocol
+    class HeaderTimeoutProtocol(base or AutoHTTPProtocol):
+        def connection_made(self, transport): super().connection_made(transport); self._arm(seconds)
+        def on_response_complete(self):  # kept alive: the next request's headers (once the refused body is through)
+            super().on_response_complete()
+            self._arm(linger if linger and self.cycle is not None and self.cycle.more_body else seconds)
+        def connection_lost(self, exc): self._disarm(); super().connection_lost(exc)
+        def _arm(self, wait):
+            self._disarm()
+            if not self.transport.is_closing(): self._header_timer = self.loop.call_later(wait, self._late, self.cycle)
+        def _disarm(self):
+            if (t := getattr(self, '_header_timer', None)) is not None: t.cancel(); self._header_timer = None
+        def _late(self, cycle):
+            self._header_timer = None
+            if self.cycle is cycle and not self.transport.is_closing() and self.transport.get_protocol() is self:  # no new request came
+                log.debug('closing a connection from %s: no complete request headers in time', self.client)
+                self.transport.close()
+    return HeaderTimeoutProtocol
+
+def server_config(app, settings:Settings, **kw) -> uvicorn.Config:
+    "uvicorn's `Config` for `app`: request headers within `settings.header_timeout`, idle connections closed after 5 s; `kw` as for `uvicorn.Config`."
+    return uvicorn.Config(app, http=header_timeout_protocol(settings.header_timeout, settings.body_timeout), timeout_keep_alive=5, **kw)
+
+# %% ../nbs/23_api.ipynb #018b7727
+class GracefulServer(uvicorn.Server):
+    "A uvicorn server that drains on SIGTERM or SIGINT (a second signal stops it at once), for an app of `create_app`."
+    drained = None # what the drain did, once it is over
+    def handle_exit(self, sig, frame):
+        if getattr(self, '_drain', None) is None and not self.should_exit:  # the first signal: drain, then stop (exit code 0)
+            self._drain = threading.Thread(target=self.drain, daemon=True, name='qwen-vl-drain'); self._drain.start()
+        else: super().handle_exit(sig, frame)
+
+    def drain(self, grace:float|None=None) -> dict: # seconds running requests get (default: `shutdown_grace`)
+        "Take no new requests, give those in flight `grace` seconds, cut off the rest, then stop the server; what happened."
+        state = self.config.app.state
+        svc, t0 = getattr(state, 'service', None), time.monotonic()
+        if svc is None: self.should_exit = True; return {}  # not an app of `create_app`: nothing to drain
+        grace = svc.settings.shutdown_grace if grace is None else grace
+        svc.draining = True
+        log.warning('shutting down: %d API requests in flight get up to %g s to finish; new ones are refused', state.in_flight, grace)
+        while (svc.busy or state.in_flight) and time.monotonic() - t0 < grace: time.sleep(0.05)
+        cut = svc.abort_all() if svc.busy or state.in_flight else 0
+        t1 = time.monotonic()
+        while state.in_flight and time.monotonic() - t1 < 2: time.sleep(0.02)  # the cut-off answers send their errors
+        self.drained = dict(seconds=round(time.monotonic() - t0, 2), cut_off=cut, left=state.in_flight)
+        log.warning('drained in %.1f s: %d cut off at the end of the grace, %d requests left', self.drained['seconds'], cut, state.in_flight)
+        self.should_exit = True
+        return self.drained
+
+def _settings_of(app) -> Settings:
+    svc = getattr(getattr(app, 'state', None), 'service', None)
+    return svc.settings if svc is not None else load_settings()
+
 class ServerThread:
-    "A uvicorn server running `app` in a background thread; `stop()` ends it."
+    "A uvicorn server running `app` in a background thread; `stop()` ends it, `drain()` drains it first (as SIGTERM does)."
     def __init__(self, app, host:str='127.0.0.1', port:int|None=None, log_level:str='warning'):
-        import threading, uvicorn
         self.host, self.port = host, port or free_port(host)
-        self.server = uvicorn.Server(uvicorn.Config(app, host=self.host, port=self.port, log_level=log_level, lifespan='off'))
+        self.server = GracefulServer(server_config(app, _settings_of(app), host=self.host, port=self.port, log_level=log_level, lifespan='off'))
         self.thread = threading.Thread(target=self.server.run, daemon=True, name='qwen-vl-server')
         self.thread.start()
         t0 = time.time()
@@ -309,6 +472,9 @@ class ServerThread:
     def url(self) -> str: return f'http://{self.host}:{self.port}'
     def stop(self):
         self.server.should_exit = True; self.thread.join(10)
+    def drain(self, grace:float|None=None) -> dict:
+        "`GracefulServer.drain`, then wait until the server has stopped."
+        out = self.server.drain(grace); self.thread.join(10); return out
 
 def serve_in_thread(app, host:str='127.0.0.1', port:int|None=None) -> ServerThread:
     "Start `app` on a real server in a background thread."

@@ -129,13 +129,15 @@ def cmd_parse(a) -> int:
 # %% ../nbs/30_cli.ipynb #a5b7eb4a
 def cmd_serve(a) -> int:
     "Serve the API and the app."
-    import uvicorn
-    from qwen_vl.api import create_app
+    from qwen_vl.api import GracefulServer, create_app, server_config
+    from qwen_vl.media import clean_stale_request_files
     from qwen_vl.loader import resolve_source
     from qwen_vl.service import InferenceService
     s = _settings(a)
     setup_logging(s)
     if s.backend == 'local': resolve_source(s.model_id, s.cache_dir)
+    if n := clean_stale_request_files(s):
+        print(f'qwen-vl: removed {n} request files left behind by an earlier run', file=sys.stderr, flush=True)
     service = InferenceService(s).start(background=True)
     app = create_app(service)
     if not a.no_ui:
@@ -144,11 +146,12 @@ def cmd_serve(a) -> int:
     host, port = s.gradio_server_name, s.gradio_server_port
     what = f'the remote engine at {s.remote_url}' if s.backend == 'remote' else s.model_id
     print(f'qwen-vl: serving {what} on http://{host}:{port}  (app /ui, API /v1, /healthz, /readyz, /metrics)', file=sys.stderr, flush=True)
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level=s.log_level.lower(), timeout_graceful_shutdown=5))
+    # SIGTERM/SIGINT drain first (GracefulServer); then what is left of the shutdown (the app's own connections) gets 2 s
+    server = GracefulServer(server_config(app, s, host=host, port=port, log_level=s.log_level.lower(), timeout_graceful_shutdown=2))
     failed = threading.Event()
     def first_load():  # a model that can't load at startup is fatal: exit non-zero so a supervisor restarts us
         while service.loading: time.sleep(0.2)
-        if not service.ready:
+        if service.engine is None and not service.draining:
             print(f'qwen-vl: the model failed to load: {service.load_error}; exiting', file=sys.stderr, flush=True)
             failed.set(); server.should_exit = True
     threading.Thread(target=first_load, daemon=True, name='qwen-vl-first-load').start()

@@ -20,8 +20,8 @@ from .metrics import Metrics
 from .tracing import record_span, setup_tracing, span
 
 # %% auto #0
-__all__ = ['log', 'ServiceError', 'QueueFull', 'NotReady', 'ModelDoesNotFit', 'SwitchInProgress', 'RateLimited',
-           'request_context', 'fingerprint', 'InferenceService', 'TaskStream', 'room_for_both']
+__all__ = ['log', 'ServiceError', 'QueueFull', 'NotReady', 'ShuttingDown', 'ModelDoesNotFit', 'SwitchInProgress', 'RateLimited',
+           'request_context', 'fingerprint', 'InferenceService', 'Admission', 'TaskStream', 'room_for_both']
 
 # %% ../nbs/22_service.ipynb #33df740f
 log = logging.getLogger('qwen_vl.service')
@@ -38,6 +38,10 @@ class QueueFull(ServiceError):
 class NotReady(ServiceError):
     "The model is not loaded (yet, or it failed to load)."
     status, type, code = 503, 'service_unavailable', 'model_not_ready'
+
+class ShuttingDown(ServiceError):
+    "The server is draining before it stops: it takes no new requests, and cuts off what is left when the grace is over."
+    status, type, code = 503, 'service_unavailable', 'shutting_down'
 
 class ModelDoesNotFit(ServiceError):
     "A model switch refused: the GPUs can't hold the new model."
@@ -84,6 +88,8 @@ class InferenceService:
         self._zero_gauges()
         self._cache: OrderedDict = OrderedDict()
         self._cache_lock = threading.Lock()  # request threads share the cache
+        self.draining = self.stopping = False # draining: no new requests (SIGTERM); stopping: the grace is over, the rest are ended
+        self._cancels: set = set() # the cancel events of the generations running or waiting
         self.fault_hook = None # tests only: called before each generation, may raise
 
     def start(self, background:bool=True, progress=None) -> 'InferenceService':
@@ -104,27 +110,34 @@ class InferenceService:
         self.metrics.waiting.labels(self.model_name).set(self._waiting); self.metrics.running.labels(self.model_name).set(self._running)
 
     @property
-    def ready(self) -> bool: return self.engine is not None
+    def ready(self) -> bool: return self.engine is not None and not self.draining
+
+    @property
+    def busy(self) -> int:
+        "Requests admitted and not done: running, waiting for a slot, or holding an `Admission`."
+        return self._running + self._waiting
 
     @property
     def concurrency(self) -> int:
         "Generations running at once: the setting, else the fast path's decode slots (they decode together), else 1."
         if self.settings.concurrency: return self.settings.concurrency
-        return self.settings.decode_slots if self.ready and getattr(self.engine, 'decode_path', 'hf') != 'hf' else 1
+        return self.settings.decode_slots if self.engine is not None and getattr(self.engine, 'decode_path', 'hf') != 'hf' else 1
 
-    def check_ready(self):
-        "Raise `NotReady` unless the model is loaded."
-        if self.ready: return
+    def check_ready(self, admitted:bool=False): # the request holds an `Admission` (taken before a drain began)
+        "Raise `NotReady` unless the model is loaded; `ShuttingDown` while draining, unless the request was `admitted` before."
+        if self.draining and not admitted:
+            raise ShuttingDown('the server is shutting down and takes no new requests; retry shortly (another replica answers)', retry_after=2)
+        if self.engine is not None: return
         if self.load_error: raise NotReady(f'the model failed to load: {self.load_error}')
         raise NotReady(f'the model {self.switching or self.model_name} is still loading; try again shortly', retry_after=5)
 
     def status(self) -> dict:
         "Readiness, model, model switch and queue state."
-        return dict(ready=self.ready, loading=self.loading, load_error=self.load_error, model=self.model_name,
+        return dict(ready=self.ready, loading=self.loading, load_error=self.load_error, model=self.model_name, draining=self.draining,
                     switching=self.switching, switch_error=self.switch_error,
                     running=self._running, waiting=self._waiting, concurrency=self.concurrency,
                     queue_size=self.settings.queue_size, cached=len(self._cache),
-                    **({'engine': self.engine.info} if self.ready else {}))
+                    **({'engine': self.engine.info} if self.engine is not None else {}))
 
 # %% ../nbs/22_service.ipynb #79e1a5e8
 @patch
@@ -143,12 +156,46 @@ def _enter(self:InferenceService, task:str):
 def _slot(self:InferenceService, entered:float):
     "Wait for a free slot (after `_enter`) and hold it; yields the seconds waited."
     with self._lock:
-        self._lock.wait_for(lambda: self._running < self.concurrency)
-        self._waiting -= 1; self._running += 1
+        self._lock.wait_for(lambda: self._running < self.concurrency or self.stopping)
+        self._waiting -= 1
+        if self.stopping:
+            self.metrics.waiting.labels(self.model_name).set(self._waiting)
+            raise ShuttingDown('the server is shutting down: this request was still waiting for a slot when the shutdown grace ended; retry it', retry_after=2)
+        self._running += 1
         self.metrics.waiting.labels(self.model_name).set(self._waiting); self.metrics.running.labels(self.model_name).set(self._running)
     try: yield time.perf_counter() - entered
     finally:
         with self._lock: self._running -= 1; self.metrics.running.labels(self.model_name).set(self._running); self._lock.notify_all()
+
+# %% ../nbs/22_service.ipynb #b186ea6b
+class Admission:
+    "A request's place in the waiting line, taken before its media are decoded; used once by a generation, or given back."
+    def __init__(self, service:InferenceService, task:str, entered:float):
+        self.service, self.task, self.entered, self.state = service, task, entered, 'held'
+    def use(self) -> float:
+        "Hand the place to the generation that now waits for a slot; when it was taken."
+        with self.service._lock:
+            if self.state != 'held': raise ServiceError(f'this admission was already {self.state}')
+            self.state = 'used'
+        return self.entered
+    def release(self):
+        "Give the place back, unless a generation used it."
+        with self.service._lock:
+            if self.state == 'held': self.state = 'released'; self.service._leave()
+    def __enter__(self): return self
+    def __exit__(self, *exc): self.release()
+
+@patch
+def admit(self:InferenceService, task:str='chat') -> Admission:
+    "Take a place in the waiting line for a request about to decode its media; `QueueFull` (429), `NotReady` or `ShuttingDown` (503) if not."
+    self.check_ready()
+    return Admission(self, task, self._enter(task))
+
+@patch
+def _leave(self:InferenceService):
+    "Give back a place in the line that no generation used."
+    with self._lock:
+        self._waiting -= 1; self.metrics.waiting.labels(self.model_name).set(self._waiting); self._lock.notify_all()
 
 # %% ../nbs/22_service.ipynb #43bdedbd
 @patch
@@ -161,20 +208,27 @@ def _cache_key(self:InferenceService, messages, o) -> str|None:
 @patch
 def _generate_now(self:InferenceService, messages, o, task, entered, q=None, cancel=None) -> InferenceResult:
     "Hold a slot and generate; count and log the outcome."
+    cancel = threading.Event() if cancel is None else cancel
+    with self._lock: self._cancels.add(cancel)  # `abort_all` sets it
     try:
         with span('qwen_vl.request', task=task, model=self.model_name), self._slot(entered) as waited:
             record_span('qwen_vl.queue', time.time() - waited, time.time())
             if self.fault_hook: self.fault_hook(messages)
-            if (eng := self.engine) is None: self.check_ready(); eng = self.engine  # a switch freed it while we waited
+            if (eng := self.engine) is None: self.check_ready(admitted=True); eng = self.engine  # a switch freed it while we waited
             res = eng._run([messages], o, q, cancel)[0]
+            if self.stopping and res.finish_reason == 'cancelled':
+                raise ShuttingDown(f'the server is shutting down: this answer was cut off after {res.completion_tokens} tokens, when the shutdown grace ended; retry it', retry_after=2)
     except InputError:
         self.metrics.errors.labels(self.model_name, task, 'invalid_request_error').inc(); raise
     except ServiceError as e:  # e.g. the remote engine is down: its own status (503, 502) goes to the client
-        self.metrics.errors.labels(self.model_name, task, e.code).inc(); log.error('generation failed: %s', e); raise
+        self.metrics.errors.labels(self.model_name, task, e.code).inc()
+        (log.warning if isinstance(e, ShuttingDown) else log.error)('generation failed: %s', e); raise
     except Exception as e:
         self.metrics.errors.labels(self.model_name, task, type(e).__name__).inc()
         log.exception('generation failed')
         raise ServiceError(f'generation failed: {type(e).__name__}: {e}') from e
+    finally:
+        with self._lock: self._cancels.discard(cancel)
     self.metrics.observe(self.model_name, task, res, waited, time.perf_counter() - entered)
     log.info('request finished', extra=dict(task=task, prompt_tokens=res.prompt_tokens, completion_tokens=res.completion_tokens,
                                             finish_reason=res.finish_reason, queue_s=round(waited, 4), **res.timings))
@@ -183,15 +237,18 @@ def _generate_now(self:InferenceService, messages, o, task, entered, q=None, can
 @patch
 def generate(self:InferenceService, messages:list[dict], options=None, task:str='chat',
              cancel:threading.Event|None=None, # set it to stop the generation at its next token (the client left)
+             admission:Admission|None=None, # the place in line `admit` gave (default: join the line now)
              **kw) -> InferenceResult:
     "Answer one conversation through the queue and the cache."
-    self.check_ready()
+    self.check_ready(admitted=admission is not None)
     o = generation_options(options, **kw)
     key = self._cache_key(messages, o)
     if key and (hit := self._cached(key)) is not None:
+        if admission is not None: admission.release()  # a cached answer needs no slot
         self.metrics.cache_hits.labels(self.model_name, task).inc()
         log.info('cache hit', extra=dict(task=task)); return hit
-    res = self._generate_now(messages, o, task, self._enter(task), cancel=cancel)
+    entered = admission.use() if admission is not None else self._enter(task)
+    res = self._generate_now(messages, o, task, entered, cancel=cancel)
     if key and res.finish_reason != 'cancelled': self._remember(key, res)  # a cut-off answer is no answer to cache
     return res
 
@@ -210,30 +267,36 @@ def _remember(self:InferenceService, key:str, res):
         while len(self._cache) > self.settings.cache_size: self._cache.popitem(last=False)
 
 @patch
-def stream(self:InferenceService, messages:list[dict], options=None, task:str='chat', **kw) -> GenerationStream:
+def stream(self:InferenceService, messages:list[dict], options=None, task:str='chat',
+           admission:Admission|None=None, # the place in line `admit` gave (default: join the line now)
+           **kw) -> GenerationStream:
     "Answer one conversation as a stream of text pieces, through the queue."
-    self.check_ready()
+    self.check_ready(admitted=admission is not None)
     o = generation_options(options, **kw)
-    entered, ctx = self._enter(task), contextvars.copy_context()
+    entered, ctx = admission.use() if admission is not None else self._enter(task), contextvars.copy_context()
     return GenerationStream(lambda q, ev: ctx.run(self._generate_now, messages, o, task, entered, q, ev))
 
 # %% ../nbs/22_service.ipynb #5dffe48c
 class _ServiceEngine:
     "What a task handler needs of an engine, routed through the service."
-    def __init__(self, service, task): self.service, self.task = service, task
+    def __init__(self, service, task, admission=None): self.service, self.task, self.admission = service, task, admission
     @property
     def settings(self): return self.service.settings
-    def generate(self, messages, options=None): return self.service.generate(messages, options, task=self.task)
+    def generate(self, messages, options=None):
+        admission, self.admission = self.admission, None  # the request's place in line serves its first generation
+        return self.service.generate(messages, options, task=self.task, admission=admission)
 
 @patch
 def run_task(self:InferenceService, task:str, images:list=(), videos:list=(), mode:str|None=None, prompt:str|None=None,
-             system:str|None=None, options=None, prefill:str|None=None, **fields):
+             system:str|None=None, options=None, prefill:str|None=None,
+             admission:Admission|None=None, # the place in line `admit` gave (default: join the line when generating)
+             **fields):
     "Run task `task` end to end; a `TaskResult`."
     from qwen_vl.tasks.base import get_task
     h = get_task(task)
-    self.check_ready()
+    self.check_ready(admitted=admission is not None)
     with span('qwen_vl.task', task=h.name, model=self.model_name):
-        return h.run(_ServiceEngine(self, h.name), images=images, videos=videos, mode=mode, prompt=prompt, system=system,
+        return h.run(_ServiceEngine(self, h.name, admission), images=images, videos=videos, mode=mode, prompt=prompt, system=system,
                      options=options, prefill=prefill, **fields)
 
 # %% ../nbs/22_service.ipynb #2e421292
@@ -253,14 +316,26 @@ class TaskStream:
 
 @patch
 def stream_task(self:InferenceService, task:str, images:list=(), videos:list=(), mode:str|None=None, prompt:str|None=None,
-                system:str|None=None, options=None, prefill:str|None=None, **fields) -> TaskStream:
+                system:str|None=None, options=None, prefill:str|None=None,
+                admission:Admission|None=None, # the place in line `admit` gave (default: join the line now)
+                **fields) -> TaskStream:
     "Run task `task` with its raw answer streaming; a `TaskStream`."
     from qwen_vl.tasks.base import get_task
     h = get_task(task)
-    self.check_ready()
+    self.check_ready(admitted=admission is not None)
     fields = {**h.engine_fields(self.settings), **fields}
     msgs = h.messages_for(images, videos, mode, prompt, system, prefill, **fields)
-    return TaskStream(h, self.stream(msgs, options, task=h.name), mode)
+    return TaskStream(h, self.stream(msgs, options, task=h.name, admission=admission), mode)
+
+# %% ../nbs/22_service.ipynb #51101863
+@patch
+def abort_all(self:InferenceService) -> int:
+    "End a drain's grace: every generation still running or waiting stops and raises `ShuttingDown`; how many there were."
+    with self._lock:
+        self.draining = self.stopping = True
+        for ev in self._cancels: ev.set()
+        self._lock.notify_all()
+        return len(self._cancels)
 
 # %% ../nbs/22_service.ipynb #c28c2a44
 def room_for_both(new:Settings, # the settings to switch to
