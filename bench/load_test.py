@@ -11,9 +11,11 @@ file left, or RSS growth after warm-up beyond --max-rss-growth-mb.
     python bench/load_test.py --url http://127.0.0.1:7860 --pid 1234 --temp-dir /tmp/qwen   # a running server
 """
 from __future__ import annotations
-import argparse, base64, io, json, os, signal, socket, statistics, subprocess, sys, tempfile, threading, time
+import argparse, base64, io, json, os, secrets, signal, socket, statistics, subprocess, sys, tempfile, threading, time
 from pathlib import Path
 import httpx
+
+ADMIN_KEY = secrets.token_urlsafe(24)  # this run's own: the server's /readyz tells it the queue
 
 def _png(w:int, h:int, seed:int) -> bytes:
     import numpy as np
@@ -88,7 +90,7 @@ def start_server(a, temp:Path) -> tuple[subprocess.Popen, str]:
     with socket.socket() as s: s.bind(('127.0.0.1', 0)); port = s.getsockname()[1]
     exe = str(Path(sys.executable).parent/'qwen-vl')
     env = dict(os.environ, HF_HUB_OFFLINE='1', QWEN_VL_TEMP_DIR=str(temp), QWEN_CONCURRENCY=str(a.concurrency), QWEN_QUEUE_SIZE=str(a.queue_size),
-               LOG_LEVEL='WARNING')
+               LOG_LEVEL='WARNING', QWEN_ADMIN_KEYS=json.dumps([ADMIN_KEY]))  # /readyz shows the queue to an admin key
     log = open(temp.parent/f'{temp.name}.log', 'w')  # a file, not a pipe: a pipe nobody reads fills up and stalls the server's logging
     p = subprocess.Popen([exe, 'serve', '--model', a.model, '--no-ui', '--port', str(port)], env=env, stdout=log, stderr=subprocess.STDOUT)
     p.log_path = log.name
@@ -138,7 +140,7 @@ def run(a) -> dict:
                              'after_load': rss_mb(pid)}
         with httpx.Client(base_url=url, timeout=10) as http:
             for _ in range(50):  # abandoned streams must have given their slots back
-                ready = http.get('/readyz')
+                ready = http.get('/readyz', headers={'Authorization': f'Bearer {ADMIN_KEY}'})
                 if ready.status_code != 200 or not (ready.json().get('running') or ready.json().get('waiting')): break
                 time.sleep(0.1)
             report['readyz_after'], report['busy_after'] = ready.status_code, {k: ready.json().get(k) for k in ('running', 'waiting')}

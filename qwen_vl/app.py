@@ -10,17 +10,16 @@ import json, logging, tempfile, time
 from pathlib import Path
 from PIL import Image
 from .compare import compare_tab
-from .inputs import InputError
+from .inputs import VIDEO_SAMPLING, InputError
 from .media import MediaError, RequestFiles, open_image_bytes
-from .config import model_choice
-from .security import Guard, UiAccess, UiUser, ui_access, with_gradio_request
+from .security import Guard, UiAccess, UiFiles, UiUser, blocked_dirs, check_files, switch_overrides, ui_access, with_gradio_request
 from .service import InferenceService, ServiceError
 from .tasks.base import get_task, list_tasks
 
 # %% auto #0
-__all__ = ['log', 'FIELD_LABELS', 'TASK_TITLES', 'SYSTEM_DIRS', 'media_item', 'history_to_messages', 'chat_stream',
-           'answer_stream', 'task_stream', 'image_preview', 'pdf_report', 'export_result', 'task_fields', 'switch_note',
-           'field_values', 'apply_settings', 'build_app', 'mount_app', 'blocked_dirs', 'check_files']
+__all__ = ['log', 'FIELD_LABELS', 'TASK_TITLES', 'media_item', 'history_to_messages', 'chat_stream', 'answer_stream',
+           'task_stream', 'image_preview', 'pdf_report', 'export_result', 'task_fields', 'switch_note', 'field_values',
+           'apply_settings', 'build_app', 'mount_app']
 
 # %% ../nbs/24_app.ipynb #e7aba708
 def _parts(content) -> list:
@@ -38,10 +37,10 @@ def _parts(content) -> list:
 def media_item(path:str, settings, files:RequestFiles) -> dict:
     "An engine content item for an uploaded file, decided by its content; a video passes the API's checks (container, size, length)."
     data = Path(path).read_bytes()
-    try: return {'type': 'image', 'image': open_image_bytes(data, settings)}
+    try: return {'type': 'image', 'image': open_image_bytes(data, settings, files)}  # counted in the request's decode budget
     except MediaError as e:
         if e.status == 413: raise
-    try: return {'type': 'video', 'video': files.add_video(data)}
+    try: return {'type': 'video', 'video': files.add_video(data, options={})}
     except MediaError as e:
         if e.status == 413: raise
         raise MediaError(f'{Path(path).name} is neither an image nor a video we can read') from None
@@ -97,8 +96,8 @@ def task_stream(service:InferenceService, task:str, mode:str|None, image:str|Non
         try:
             access.admit(rec)
             with RequestFiles(service.settings) as files:  # uploads checked by content, as the chat and the API check them
-                img = open_image_bytes(Path(image).read_bytes(), service.settings) if image else None
-                vid = files.add_video(Path(video).read_bytes()) if video else None
+                img = open_image_bytes(Path(image).read_bytes(), service.settings, files) if image else None
+                vid = files.add_video(Path(video).read_bytes(), options={k: v for k, v in fields.items() if k in VIDEO_SAMPLING}) if video else None
                 ts = service.stream_task(task, images=[img] if img else [], videos=[vid] if vid else [], mode=mode or None,
                                          options=options or {}, prefill=prefill or None, **fields)
                 text = prefill or ''
@@ -219,26 +218,31 @@ def field_values(task:str, # the task whose fields `vals` fill
     if out.get('fps'): out['fps'] = float(out['fps'])
     return out
 
-def apply_settings(service:InferenceService, model:str, quantization:str, min_pixels=None, max_pixels=None, video_fps=None) -> str:
-    "Switch the service to the settings panel's values (in the background); the panel's line on it (`switch_note`) or why it was refused."
+def apply_settings(service:InferenceService, model:str, quantization:str, min_pixels=None, max_pixels=None, video_fps=None,
+                   admin_key:str='', # the panel's Admin key box
+                   user:UiUser|None=None) -> str: # who pressed Load (`UiAccess.user`); None: called from Python, allowed
+    "Switch the service to the settings panel's values (in the background) if `user` may; the panel's line on it (`switch_note`) or why not."
     from qwen_vl.config import ConfigError
+    if user is not None and (why := ui_access(user, False).admin_refusal(user, admin_key)): return f'⚠️ {why}; nothing was changed'
     extra = {k: (int(v) if k != 'video_fps' else float(v)) for k, v in dict(min_pixels=min_pixels, max_pixels=max_pixels, video_fps=video_fps).items() if v}
-    try: service.reload(**model_choice(model), quantization=quantization, **extra)
-    except (ConfigError, ServiceError) as e: return f'⚠️ {e}'
+    try: service.reload(**switch_overrides(model, quantization, service.settings), **extra)  # the target is checked before anything unloads
+    except (ConfigError, InputError, ServiceError) as e: return f'⚠️ {e}'
     return switch_note(service)
 
 def build_app(service:InferenceService, access:UiAccess|None=None): # sign-in, limits and audit (`mount_app` passes the API's)
     "The Gradio Blocks app over `service`."
     import gradio as gr
     s = service.settings
-    access = access or UiAccess(audit_lines=s.audit_log)
-    with gr.Blocks(title='qwen_vl') as demo:
+    access = access or UiAccess(audit_lines=s.audit_log, settings=s)
+    access.files = access.files or UiFiles(s).open()  # before the Blocks: Gradio keeps its files in the app's own folder
+    with gr.Blocks(title='qwen_vl', delete_cache=(min(60.0, s.ui_upload_ttl), s.ui_upload_ttl)) as demo:
         gr.Markdown('# qwen_vl\nQwen2.5-VL workbench: chat, OCR, documents, grounding, video and GUI agents.')
         status = gr.Markdown(_status_md(service), elem_id='status')
         with gr.Accordion('Settings', open=False):
             with gr.Row():
                 model = gr.Dropdown(['tiny', '3B', '7B'], value=s.model or s.model_size, allow_custom_value=True, label='Model (tiny, 3B, 7B, hub id or folder)')
                 quant = gr.Radio(['none', '4bit', '8bit'], value=s.quantization, label='Quantization')
+                admin_key = gr.Textbox(type='password', label='Admin key (QWEN_ADMIN_KEYS)', elem_id='admin-key')
                 load = gr.Button('Load model')
             note = gr.Markdown(switch_note(service), elem_id='switch-status')
             with gr.Row():
@@ -251,8 +255,11 @@ def build_app(service:InferenceService, access:UiAccess|None=None): # sign-in, l
                 fps = gr.Slider(0.25, 8, value=s.video_fps, step=0.25, label='Video frames per second')
             system = gr.Textbox(label='Custom system prompt (chat)', placeholder='You are a helpful assistant.')
             dark = gr.Button('Light / dark', size='sm')
-        gr.Timer(2).tick(lambda: (_status_md(service), switch_note(service)), None, [status, note])
-        load.click(lambda *v: apply_settings(service, *v), [model, quant, min_px, max_px, fps], note)
+        refused = gr.State('')  # why this session's last Load changed nothing: shown until the next one
+        gr.Timer(2).tick(lambda why: (_status_md(service), why or switch_note(service)), refused, [status, note])
+        def _load(request, *v):
+            out = apply_settings(service, *v, user=access.user(request)); return out, out if out.startswith('⚠️') else ''
+        load.click(with_gradio_request(gr, _load), [model, quant, min_px, max_px, fps, admin_key], [note, refused])
         dark.click(None, js="() => { document.body.classList.toggle('dark'); }")
         with gr.Tab('Chat'):
             convs = gr.State([])
@@ -314,7 +321,7 @@ def _task_tab(gr, service, task, max_new, temp, top_p, access):
         def _export(state):
             if not state or not state[0]: return None, 'run the task first; then its result can be exported'
             result, picture = state
-            out = export_result(result, picture if isinstance(picture, Image.Image) else None, tempfile.mkdtemp(prefix='qwen-vl-export-'))
+            out = export_result(result, picture if isinstance(picture, Image.Image) else None, tempfile.mkdtemp(prefix='qwen-vl-export-', dir=access.files.folder))
             return [p for k, p in out.items() if not k.endswith('_error')], '\n\n'.join(f'⚠️ {v}' for k, v in out.items() if k.endswith('_error'))
         export.click(_export, last, [files, export_note])
 
@@ -323,29 +330,12 @@ def mount_app(app, service:InferenceService, path:str='/ui'):
     import gradio as gr
     from fastapi.responses import RedirectResponse
     s = service.settings
-    access = UiAccess(getattr(app.state, 'guard', None) or Guard(s))  # the API's keys and limits count the app's requests too
+    access = UiAccess(getattr(app.state, 'guard', None) or Guard(s), path=path)  # the API's keys and limits count the app's requests too
     app.add_api_route('/', lambda: RedirectResponse(path + '/'), include_in_schema=False)
-    app.state.ui_path = path
+    app.state.ui_path, app.state.ui_access = path, access  # sign-ins and uploads pass `access` (`GuardMiddleware`)
     keys = access.guard.keys.enabled
-    return gr.mount_gradio_app(app, build_app(service, access), path=path, max_file_size=f'{max(s.max_image_mb, s.max_video_mb):g}mb',
-                               theme='soft', server_name=s.gradio_server_name, server_port=s.gradio_server_port, auth=access.sign_in if keys else None,
-                               auth_message='Sign in with any user name and one of the API keys (QWEN_API_KEYS).' if keys else None,
-                               blocked_paths=blocked_dirs())
-
-# %% ../nbs/24_app.ipynb #046351a7
-SYSTEM_DIRS = ('/proc', '/sys', '/dev', '/etc', '/boot', '/root')
-
-def blocked_dirs(keep:list|None=None, # folders the app needs (default: Gradio's upload and cache folders, temp, cwd, Python's)
-                ) -> list[str]:
-    "`SYSTEM_DIRS` that Gradio must neither read nor serve: all but those holding a folder in `keep`."
-    import sys, gradio
-    from gradio.utils import get_cache_folder, get_upload_folder
-    keep = keep or [get_upload_folder(), get_cache_folder(), tempfile.gettempdir(), Path.cwd(), sys.prefix, Path(gradio.__file__).parent]
-    keep = [Path(k).resolve() for k in keep]
-    return [d for d in SYSTEM_DIRS if not any(k.is_relative_to(d) for k in keep)]
-
-def check_files(demo): # a Blocks, mounted (`gr.mount_gradio_app`) rather than launched
-    "`demo`, made to check the file paths it is sent as a launched app does: inputs only from its upload folder."
-    demo.has_launched = True  # Gradio's allowed-path check (`processing_utils._check_allowed`) waits for this
-    demo.blocked_paths = list(dict.fromkeys([*demo.blocked_paths, *blocked_dirs()]))
-    return demo
+    gr.mount_gradio_app(app, build_app(service, access), path=path, max_file_size=f'{max(s.max_image_mb, s.max_video_mb):g}mb',
+                        theme='soft', server_name=s.gradio_server_name, server_port=s.gradio_server_port, auth=access.sign_in if keys else None,
+                        auth_message='Sign in with any user name and one of the API keys (QWEN_API_KEYS or QWEN_ADMIN_KEYS).' if keys else None, blocked_paths=blocked_dirs())
+    access.files.remove_at_shutdown(app)  # uploads, results and exports go when the server stops
+    return app

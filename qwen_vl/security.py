@@ -1,4 +1,4 @@
-"""API keys kept as hashes and compared in constant time, per-key rate limits (requests and tokens per minute) answered with 429 and `Retry-After`, and one audit line per request that never holds what was asked or answered.
+"""API keys kept as hashes and compared in constant time, admin keys for what changes the server for everyone, per-key rate limits answered with 429 and `Retry-After`, one audit line per request that never holds what was asked or answered, and the app's sign-in and uploads kept within bounds.
 
 Docs: https://qwen-vl.github.io/qwen_vl/security.html.md"""
 
@@ -6,21 +6,28 @@ Docs: https://qwen-vl.github.io/qwen_vl/security.html.md"""
 
 # %% ../nbs/26_security.ipynb #3cff6f5e
 from __future__ import annotations
-import hashlib, hmac, logging, re, threading, time, uuid
+import atexit, contextvars, hashlib, hmac, json, logging, os, re, shutil, tempfile, threading, time, uuid, warnings
 from collections import deque
-from contextlib import contextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Literal
+from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse
-from .config import request_id_var
+from starlette.responses import JSONResponse, PlainTextResponse
+from .config import model_choice, request_id_var
+from .inputs import InputError
+from .media import ALLOWED_IMAGES, ALLOWED_VIDEOS, IMAGE_FORMATS, VIDEO_CONTAINERS
 from .tracing import span, trace_id, tracing_enabled
 
 # %% auto #0
-__all__ = ['audit_log', 'SAFE_REQUEST_ID', 'access_log', 'hash_key', 'key_id', 'KeyChecker', 'Refusal', 'RateLimiter',
-           'AuditRecord', 'audit', 'Guard', 'audit_record', 'request_id_from', 'GuardMiddleware', 'UiUser', 'UiAccess',
-           'ui_access', 'with_gradio_request', 'AdminRequest', 'add_admin_routes']
+__all__ = ['audit_log', 'SAFE_REQUEST_ID', 'access_log', 'SYSTEM_DIRS', 'IMAGE_EXTS', 'VIDEO_EXTS', 'HUB_ID', 'hash_key',
+           'key_id', 'KeyChecker', 'bearer', 'Refusal', 'RateLimiter', 'AuditRecord', 'audit', 'Guard', 'audit_record',
+           'request_id_from', 'GuardMiddleware', 'UiUser', 'UiAccess', 'ui_access', 'with_gradio_request',
+           'blocked_dirs', 'check_files', 'upload_kind', 'UiFiles', 'switch_overrides', 'AdminRequest',
+           'add_admin_routes']
 
 # %% ../nbs/26_security.ipynb #ab342e30
 def hash_key(
@@ -48,6 +55,11 @@ class KeyChecker:
         for e in self.digests: ok |= hmac.compare_digest(d, e)  # no early exit: every entry is compared
         return d.hex()[:8] if ok else None
 
+def bearer(authorization:str|None) -> str|None:
+    "The key sent as `Authorization: Bearer <key>`, if any."
+    a = authorization or ''
+    return (a[7:].strip() or None) if a.lower().startswith('bearer ') else None
+
 # %% ../nbs/26_security.ipynb #b673141c
 @dataclass
 class Refusal:
@@ -58,11 +70,18 @@ class Refusal:
     code: str
     retry_after: float|None = None
 
+    def response(self, request_id:str|None=None, text:bool=False) -> JSONResponse|PlainTextResponse:
+        "The refusal as an HTTP answer: OpenAI's error shape (or the message as plain `text`), with `Retry-After` when there is a wait."
+        h = ({'x-request-id': request_id} if request_id else {}) | ({'Retry-After': str(int(self.retry_after + 0.999))} if self.retry_after else {})
+        if text: return PlainTextResponse(self.message, self.status, headers=h)
+        return JSONResponse({'error': {'message': self.message, 'type': self.type, 'param': None, 'code': self.code}}, self.status, headers=h)
+
 class RateLimiter:
     "Sliding-window limits per caller: requests per minute and tokens per minute."
     def __init__(self, rpm:int=0, tpm:int=0, window:float=60.0, clock=time.monotonic):
         self.rpm, self.tpm, self.window, self.clock = rpm, tpm, window, clock
         self._requests: dict[str, deque] = {}; self._tokens: dict[str, deque] = {}
+        self._held: dict[str, int] = {} # tokens reserved by requests still running
         self._lock = threading.Lock()
     @property
     def enabled(self) -> bool: return bool(self.rpm or self.tpm)
@@ -94,6 +113,28 @@ class RateLimiter:
         if not self.tpm or not tokens: return
         with self._lock: self._tokens.setdefault(caller, deque()).append((self.clock(), int(tokens)))
 
+    def reserve(self, caller:str, tokens:int) -> float|None:
+        "Hold `tokens` of `caller`'s budget for a request about to run: None if they fit beside what is spent and held, else the seconds to wait."
+        if not self.tpm: return None
+        with self._lock:
+            now = self.clock(); self._trim(now)
+            toks, held = self._tokens.get(caller, deque()), self._held.get(caller, 0)
+            spent = sum(n for _, n in toks)
+            if (spent or held) and spent + held + tokens > self.tpm:  # alone, a request larger than the budget may run
+                for t, n in toks:
+                    spent -= n
+                    if spent + held + tokens <= self.tpm or not (spent or held): return max(t + self.window - now, 1.0)
+                return 1.0  # only running requests hold the budget: they end soon
+            self._held[caller] = held + tokens
+            return None
+
+    def release(self, caller:str, tokens:int):
+        "Give back the `tokens` a request of `caller` held (it ended: `spend` counts what it used)."
+        if not self.tpm or not tokens: return
+        with self._lock:
+            if (left := self._held.get(caller, 0) - tokens) > 0: self._held[caller] = left
+            else: self._held.pop(caller, None)
+
 # %% ../nbs/26_security.ipynb #5d49eb8d
 audit_log = logging.getLogger('qwen_vl.audit')
 
@@ -115,6 +156,7 @@ class AuditRecord:
     outcome: str = '-' # ok, refused (4xx), error (5xx or a failed stream), cancelled (client left)
     latency_s: float = 0.0
     started: float = field(default_factory=time.perf_counter, repr=False)
+    reserved: int = field(default=0, repr=False) # tokens held against the caller's per-minute budget while it runs
 
     def finish(self, status:int, outcome:str|None=None) -> 'AuditRecord':
         "Set the status, the outcome (from the status unless given) and the latency."
@@ -124,26 +166,37 @@ class AuditRecord:
 
 def audit(rec:AuditRecord):
     "Write `rec` as one line on the `qwen_vl.audit` logger."
-    d = {k: v for k, v in asdict(rec).items() if k != 'started'}
+    d = {k: v for k, v in asdict(rec).items() if k not in ('started', 'reserved')}
     audit_log.info(' '.join(f'{k}={v}' for k, v in d.items()), extra={'audit': d})
 
 # %% ../nbs/26_security.ipynb #9f9a44ab
 class Guard:
-    "API keys, per-caller rate limits and the audit log of one API."
+    "API keys (admin keys among them), per-caller rate limits and the audit log of one API."
     def __init__(self, settings):
-        s = settings
-        self.keys, self.limits, self.audit = KeyChecker(s.api_keys), RateLimiter(s.rate_limit_rpm, s.rate_limit_tpm), s.audit_log
+        s = self.settings = settings
+        self.admins = KeyChecker(s.admin_keys)
+        self.keys = KeyChecker([*s.api_keys, *s.admin_keys] if any(s.api_keys) else [])  # an admin key is an API key too
+        self.limits, self.audit = RateLimiter(s.rate_limit_rpm, s.rate_limit_tpm), s.audit_log
         if self.audit and audit_log.level == logging.NOTSET: audit_log.setLevel(logging.INFO)  # audit lines whatever LOG_LEVEL says
         self._limits_text = ', '.join(f'{n:,} {what} per minute' for n, what in ((s.rate_limit_rpm, 'requests'), (s.rate_limit_tpm, 'tokens')) if n)
 
     def check(self, authorization:str|None, rec:AuditRecord, limit:bool=True) -> Refusal|None:
         "Identify the caller of `rec` by its bearer key (or address) and apply the limits (if `limit`); a `Refusal` or None."
         if self.keys.enabled:
-            auth = authorization or ''
-            kid = self.keys.check(auth[7:].strip() if auth.lower().startswith('bearer ') else None)
+            kid = self.keys.check(bearer(authorization))
             if kid is None: return Refusal(401, 'missing or invalid API key: send Authorization: Bearer <key>', 'authentication_error', 'invalid_api_key')
             rec.key_id = kid
         return self.limit(rec) if limit else None
+
+    def admin(self, authorization:str|None, rec:AuditRecord, action:str='this') -> Refusal|None:
+        "None when the bearer key is an admin key (its id noted on `rec`); else the 401 or 403 `Refusal` of `action`."
+        if not self.admins.enabled:
+            return Refusal(403, f'{action} is an admin action, and admin actions are off until QWEN_ADMIN_KEYS is set', 'permission_error', 'admin_disabled')
+        key = bearer(authorization)
+        if (kid := self.admins.check(key)) is not None: rec.key_id = kid; return None
+        if (kid := self.keys.check(key)) is None:
+            return Refusal(401, 'missing or invalid admin key: send Authorization: Bearer <admin key>', 'authentication_error', 'invalid_api_key')
+        return Refusal(403, f'{action} needs an admin key (QWEN_ADMIN_KEYS); API key {kid} is not one', 'permission_error', 'admin_key_required')
 
     def _caller(self, rec:AuditRecord) -> str: return 'key:' + rec.key_id if self.keys.enabled else 'ip:' + rec.client
 
@@ -155,8 +208,17 @@ class Guard:
         return Refusal(429, f'rate limit reached for {who}: the limit is {self._limits_text}; retry in {wait:.0f} s',
                        'rate_limit_error', 'rate_limit_exceeded', max(wait, 1))
 
+    def reserve(self, rec:AuditRecord, tokens:int) -> Refusal|None:
+        "Hold `tokens` (the request's estimate) of its caller's tokens per minute until `done`: a 429 `Refusal` when they don't fit."
+        if not self.limits.tpm or (wait := self.limits.reserve(self._caller(rec), tokens)) is None:
+            rec.reserved = tokens if self.limits.tpm else 0; return None
+        who = f'API key {rec.key_id}' if self.keys.enabled else f'client {rec.client}'
+        return Refusal(429, f'rate limit reached for {who}: this request may use up to {tokens:,} tokens and the limit is {self._limits_text} '
+                       f'(tokens of running requests count); retry in {wait:.0f} s', 'rate_limit_error', 'rate_limit_exceeded', max(wait, 1))
+
     def done(self, rec:AuditRecord):
         "Count the request's tokens against its caller and write its audit line."
+        if rec.reserved: self.limits.release(self._caller(rec), rec.reserved); rec.reserved = 0
         self.limits.spend(self._caller(rec), rec.prompt_tokens + rec.completion_tokens)
         if self.audit: audit(rec)
 
@@ -201,15 +263,16 @@ class GuardMiddleware:
         rid = rid or request_id_from(request.headers.get('x-request-id'))
         token, t0, path, guard = request_id_var.set(rid), time.perf_counter(), scope['path'], self.api.state.guard
         try:
+            if path in ('/healthz', '/readyz'): return await self.app(scope, receive, send)
             ui = getattr(self.api.state, 'ui_path', None)  # the mounted app asks for a key on its own login page
-            if path in ('/healthz', '/readyz') or (ui and path.startswith(ui)): return await self.app(scope, receive, send)
+            if ui and (path == ui or path.startswith(ui + '/')):
+                gate = getattr(self.api.state, 'ui_access', None)  # its sign-in and uploads are checked there (`UiAccess.serve`)
+                return await (gate.serve(scope, receive, send, self.app) if gate is not None else self.app(scope, receive, send))
             api = path.startswith('/v1/')  # rate limits and the audit line are for the API routes, not probes and metrics
             rec = request.state.audit = audit_record(request, rid)
             if refusal := guard.check(request.headers.get('authorization'), rec, limit=api):
                 guard.done(rec.finish(refusal.status))
-                resp = JSONResponse({'error': {'message': refusal.message, 'type': refusal.type, 'param': None, 'code': refusal.code}}, refusal.status,
-                                    headers={'x-request-id': rid} | ({'Retry-After': str(int(refusal.retry_after + 0.999))} if refusal.retry_after else {}))
-                return await resp(scope, receive, send)
+                return await refusal.response(rid)(scope, receive, send)
             status, done = [500], [False]
             async def send_(message):
                 if message['type'] == 'http.response.start':
@@ -226,27 +289,54 @@ class GuardMiddleware:
 # %% ../nbs/26_security.ipynb #d434ecc9
 @dataclass
 class UiUser:
-    "Who makes a request in the app: the key id they signed in with ('ui' without keys), their address, their `UiAccess`."
+    "Who makes a request in the app: the key id they signed in with ('ui' without keys), their address, their `UiAccess`, whether the key is an admin key."
     key_id: str = 'ui'
     client: str = 'ui'
     access: UiAccess|None = field(default=None, repr=False, compare=False)
+    admin: bool = False
+
+_signing_in = contextvars.ContextVar('qwen_vl_signing_in', default=None)  # the sign-in being answered: what `sign_in` found
 
 class UiAccess:
-    "The app's side of the guard: sign-in with a key, then each request counted against that key's limits and audited."
+    "The app's side of the guard: sign-in with a key (limited per address, audited), then each request counted against that key's limits and audited."
     def __init__(self, guard:Guard|None=None, # the API's guard; None: no keys, no limits (the app on its own)
-                 audit_lines:bool=False): # write audit lines when there is no guard
-        self.guard, self.audit_lines, self.key_of = guard, audit_lines, {}
+                 audit_lines:bool=False, # write audit lines when there is no guard
+                 settings=None, # admin keys and the sign-in limit (default: the guard's settings)
+                 path:str='/ui'): # where the app is mounted
+        s = settings or (guard.settings if guard is not None else None)
+        self.guard, self.audit_lines, self.path, self.files = guard, audit_lines, path, None # files: the app's `UiFiles`
+        self.admins = guard.admins if guard is not None else KeyChecker(s.admin_keys if s else [])
+        self.logins = RateLimiter(s.login_rate_limit if s else 10)
+        self.sessions: dict[str, tuple[str, bool]] = {} # Gradio session token -> (key id, admin)
 
     def sign_in(self, user:str, password:str) -> bool:
-        "Gradio's `auth` callback: whether `password` is a key; remembers which key `user` signed in with."
+        "Gradio's `auth` callback: whether `password` is a key; tells the sign-in being answered which key it was."
         kid = self.guard.keys.check(password) if self.guard is not None else None
-        if kid is not None: self.key_of[user] = kid
+        if kid is not None and (attempt := _signing_in.get()) is not None: attempt.update(key_id=kid, admin=self.admins.check(password) is not None)
         return kid is not None
 
     def user(self, request) -> UiUser:
-        "The `UiUser` behind a Gradio request."
+        "The `UiUser` behind a Gradio request, known by its session cookie (not by the user name typed)."
         host = getattr(getattr(request, 'client', None), 'host', None)
-        return UiUser(self.key_of.get(getattr(request, 'username', None), 'ui'), host or 'ui', self)
+        try: cookies = dict(getattr(request, 'cookies', None) or {})
+        except Exception: cookies = {}
+        kid, admin = next((self.sessions[v] for k, v in cookies.items() if k.startswith('access-token') and v in self.sessions), ('ui', False))
+        return UiUser(kid, host or 'ui', self, admin)
+
+    def admin_refusal(self, user:UiUser, key:str|None=None, action:str='loading a model') -> str|None:
+        "None when `user` signed in with an admin key or `key` is one; else why `action` is refused. Either way one audit line (`{path}/admin`)."
+        status, kid, why = self._admin_check(user, key, action)
+        rec = AuditRecord('UI', self.path + '/admin', client=user.client, key_id=kid or user.key_id, task='admin', request_id=request_id_var.get() or uuid.uuid4().hex[:12])
+        if self.guard.audit if self.guard is not None else self.audit_lines: audit(rec.finish(status))
+        return why
+
+    def _admin_check(self, user:UiUser, key:str|None, action:str) -> tuple[int, str|None, str|None]:
+        if user.admin: return 200, None, None
+        if not self.admins.enabled: return 403, None, f'{action} is an admin action, and admin actions are off until QWEN_ADMIN_KEYS is set'
+        if key and (wait := self.logins.admit('ip:' + user.client)) is not None:  # counted before the check: no guessing past the limit
+            return 429, None, f'too many key attempts from {user.client}: the limit is {self.logins.rpm} a minute (QWEN_LOGIN_RATE_LIMIT); retry in {wait:.0f} s'
+        if key and (kid := self.admins.check(key)) is not None: return 200, kid, None
+        return 403, None, f"{action} needs an admin key (QWEN_ADMIN_KEYS): {'the Admin key box holds none' if key else 'sign in with one, or type one in the Admin key box'}"
 
     @contextmanager
     def audited(self, user:UiUser|None, route:str, task:str):
@@ -268,6 +358,38 @@ class UiAccess:
         from qwen_vl.service import RateLimited
         raise RateLimited(refusal.message, refusal.retry_after)
 
+    async def serve(self, scope, receive, send, app):
+        "ASGI for the mounted app's requests: sign-ins limited and audited, uploads bounded and typed (`UiFiles`), the rest on to `app`."
+        sub = re.sub('/+', '/', scope['path'])[len(self.path):].rstrip('/')
+        if scope['method'] == 'POST' and sub == '/login': return await self._login(scope, receive, send, app)
+        if self.files is not None and sub in ('/gradio_api/upload', '/gradio_api/process_recording'): return await self.files.upload(scope, receive, send, app)
+        return await app(scope, receive, send)
+
+    async def _login(self, scope, receive, send, app):
+        client = (scope.get('client') or ('-',))[0]
+        rec = AuditRecord('POST', scope['path'], client=client, request_id=request_id_var.get() or uuid.uuid4().hex[:12])
+        write = self.guard.audit if self.guard is not None else self.audit_lines
+        if (wait := self.logins.admit('ip:' + client)) is not None:
+            if write: audit(rec.finish(429))
+            return await Refusal(429, f'too many sign-in attempts from {client}: the limit is {self.logins.rpm} a minute (QWEN_LOGIN_RATE_LIMIT); retry in {wait:.0f} s',
+                                 'rate_limit_error', 'rate_limit_exceeded', max(wait, 1)).response(rec.request_id)(scope, receive, send)
+        attempt, status, tokens = {}, [500], []
+        async def send_(m):
+            if m['type'] == 'http.response.start':
+                status[0] = m['status']
+                tokens.extend(v.split(b';')[0].split(b'=', 1)[-1].decode('latin-1') for k, v in m.get('headers', []) if k.lower() == b'set-cookie' and v.startswith(b'access-token'))
+            await send(m)
+        reset = _signing_in.set(attempt)
+        try: await app(scope, receive, send_)
+        finally:
+            _signing_in.reset(reset)
+            ok = status[0] == 200 and 'key_id' in attempt
+            if ok:
+                rec.key_id = attempt['key_id']
+                for t in tokens: self.sessions[t] = (attempt['key_id'], attempt['admin'])
+                while len(self.sessions) > 10_000: self.sessions.pop(next(iter(self.sessions)))  # the oldest sessions go first
+            if write: audit(rec.finish(status[0], 'ok' if ok else 'refused'))
+
 def ui_access(user:UiUser|None, audit_lines:bool) -> UiAccess:
     "The access `user` came through; for a direct call, one without keys or limits (audit lines if `audit_lines`)."
     return user.access if user is not None and user.access is not None else UiAccess(audit_lines=audit_lines)
@@ -277,35 +399,224 @@ def with_gradio_request(gr, fn):
     fn.__annotations__ = {**fn.__annotations__, 'request': gr.Request}
     return fn
 
+# %% ../nbs/26_security.ipynb #046351a7
+SYSTEM_DIRS = ('/proc', '/sys', '/dev', '/etc', '/boot', '/root')
+
+def blocked_dirs(keep:list|None=None, # folders the app needs (default: Gradio's upload and cache folders, temp, cwd, Python's)
+                ) -> list[str]:
+    "`SYSTEM_DIRS` that Gradio must neither read nor serve: all but those holding a folder in `keep`."
+    import sys, gradio
+    from gradio.utils import get_cache_folder, get_upload_folder
+    keep = keep or [get_upload_folder(), get_cache_folder(), tempfile.gettempdir(), Path.cwd(), sys.prefix, Path(gradio.__file__).parent]
+    keep = [Path(k).resolve() for k in keep]
+    return [d for d in SYSTEM_DIRS if not any(k.is_relative_to(d) for k in keep)]
+
+def check_files(demo): # a Blocks, mounted (`gr.mount_gradio_app`) rather than launched
+    "`demo`, made to check the file paths it is sent as a launched app does: inputs only from its upload folder."
+    demo.has_launched = True  # Gradio's allowed-path check (`processing_utils._check_allowed`) waits for this
+    demo.blocked_paths = list(dict.fromkeys([*demo.blocked_paths, *blocked_dirs()]))
+    return demo
+
+# %% ../nbs/26_security.ipynb #e5e0c30a
+IMAGE_EXTS = ('.jpg', '.jpeg', '.jpe', '.jfif', '.png', '.webp', '.bmp', '.gif', '.tif', '.tiff')
+VIDEO_EXTS = ('.mp4', '.m4v', '.mov', '.webm', '.mkv', '.avi')
+
+def upload_kind(path:str|Path) -> str|None:
+    "'image' or 'video' when a file's name and its content both are one the app takes, else None."
+    ext = Path(path).suffix.lower()
+    try:
+        if ext in IMAGE_EXTS:
+            with warnings.catch_warnings():
+                warnings.simplefilter('ignore', Image.DecompressionBombWarning)
+                try:
+                    with Image.open(path) as im: return 'image' if im.format in IMAGE_FORMATS else None
+                except Image.DecompressionBombError: return 'image'  # an image all the same: the task says which limit it breaks
+        if ext in VIDEO_EXTS:
+            import av
+            with av.open(str(path)) as c: return 'video' if c.format.name in VIDEO_CONTAINERS else None
+    except Exception: return None
+    return None
+
+# %% ../nbs/26_security.ipynb #1f9bd502
+def _gone(pid:int) -> bool:
+    "Whether no process `pid` runs."
+    try: os.kill(pid, 0); return False
+    except ProcessLookupError: return True
+    except OSError: return False  # one of another user
+
+def _not_media(path:str) -> str:
+    "Why the upload `path` is refused."
+    name, ext = Path(path).name, Path(path).suffix.lower()
+    if ext in IMAGE_EXTS: return f'{name}: not an image we can read; allowed: {ALLOWED_IMAGES}'
+    if ext in VIDEO_EXTS: return f'{name}: not a video we can read; allowed: {ALLOWED_VIDEOS}'
+    return f'{name}: the app takes only images ({ALLOWED_IMAGES}) and videos ({ALLOWED_VIDEOS})'
+
+def _wait(entries:list, over:float, ttl:float, now:float) -> float:
+    "Seconds until `over` bytes of `entries` ((time, bytes), kept `ttl` s) are removed."
+    for t, n in sorted(entries):
+        over -= n
+        if over <= 0: return max(t + ttl - now, 1.0)
+    return 5.0  # what is still arriving: a few seconds
+
+class UiFiles:
+    "The app's own folder (uploads, results, exports), the bounds on what clients upload to it, and its cleaning."
+    def __init__(self, settings, # `ui_upload_mb`, `ui_uploads_total_mb`, `ui_upload_ttl`, `temp_dir`
+                 folder:str|Path|None=None, # default: `qwen-vl-app-<pid>` under `temp_dir` or the system temp
+                 clock=time.time):
+        self.settings, self.clock = settings, clock
+        self.folder = Path(folder) if folder else Path(settings.temp_dir or tempfile.gettempdir())/f'qwen-vl-app-{os.getpid()}'
+        self.kept: dict[str, tuple[str, int, float]] = {} # upload path -> (client, bytes, when)
+        self.pending: dict[str, tuple[str, int]] = {} # uploads arriving -> (client, declared bytes)
+        self._lock = threading.Lock()
+
+    def open(self) -> UiFiles:
+        "Create the folder (owner only) and make it Gradio's; remove folders of app processes that are gone, and this one at exit."
+        self.folder.parent.mkdir(parents=True, exist_ok=True)
+        for old in self.folder.parent.glob('qwen-vl-app-*'):
+            if old != self.folder and old.name[12:].isdigit() and _gone(int(old.name[12:])): shutil.rmtree(old, ignore_errors=True)
+        self.folder.mkdir(mode=0o700, exist_ok=True)
+        os.environ['GRADIO_TEMP_DIR'] = str(self.folder)  # read by Gradio's Blocks and App as they are made, and by its path checks
+        atexit.register(self.remove)
+        return self
+
+    def remove(self):
+        "Remove the folder and all it holds."
+        shutil.rmtree(self.folder, ignore_errors=True)
+        with self._lock: self.kept.clear()
+
+    def remove_at_shutdown(self, app):
+        "Remove the folder when the Starlette `app` stops (after what it ran at shutdown)."
+        inner = app.router.lifespan_context
+        @asynccontextmanager
+        async def lifespan(a):
+            try:
+                async with inner(a) as state: yield state
+            finally: self.remove()
+        app.router.lifespan_context = lifespan
+
+    def sweep(self):
+        "Remove what was kept longer than `ui_upload_ttl` seconds: files, then the folders they leave empty."
+        now, ttl = self.clock(), self.settings.ui_upload_ttl
+        for d, _, names in os.walk(self.folder, topdown=False):
+            for n in names:
+                try:
+                    if now - os.lstat(p := os.path.join(d, n)).st_ctime > ttl: os.unlink(p)
+                except OSError: pass
+            try:
+                if d != str(self.folder) and now - os.lstat(d).st_ctime > ttl: os.rmdir(d)  # only an empty one
+            except OSError: pass
+        with self._lock: self.kept = {p: v for p, v in self.kept.items() if os.path.exists(p)}
+
+    def admit(self, client:str, length:int|None) -> Refusal|str:
+        "Room for an upload of `length` bytes from `client`: a reservation to `book`, or the 411/413/429 `Refusal`."
+        s, now = self.settings, self.clock()
+        per, total, ttl = s.ui_upload_mb * 1e6, s.ui_uploads_total_mb * 1e6, s.ui_upload_ttl
+        if length is None: return Refusal(411, 'an upload needs a Content-Length header', 'invalid_request_error', 'length_required')
+        if length > per: return Refusal(413, f'this upload is {length/1e6:.1f} MB; a client may keep {s.ui_upload_mb:g} MB of uploads (QWEN_UI_UPLOAD_MB)', 'invalid_request_error', 'upload_too_large')
+        with self._lock:
+            kept = [(c, t, n) for c, n, t in self.kept.values()] + [(c, now + ttl, n) for c, n in self.pending.values()]
+            mine = [(t, n) for c, t, n in kept if c == client]
+            used, everyone = sum(n for _, n in mine), sum(n for *_, n in kept)
+            if used + length > per:
+                wait = _wait(mine, used + length - per, ttl, now)
+                return Refusal(429, f'client {client} keeps {used/1e6:.1f} MB of uploads; with this one ({length/1e6:.1f} MB) that is over the {s.ui_upload_mb:g} MB a client may keep '
+                                    f'(QWEN_UI_UPLOAD_MB); uploads are removed {ttl:g} s after they arrive: retry in {wait:.0f} s', 'rate_limit_error', 'upload_quota_exceeded', wait)
+            if everyone + length > total:
+                wait = _wait([(t, n) for _, t, n in kept], everyone + length - total, ttl, now)
+                return Refusal(429, f'the app keeps {everyone/1e6:.1f} MB of uploads from all clients; with this one ({length/1e6:.1f} MB) that is over its {s.ui_uploads_total_mb:g} MB '
+                                    f'(QWEN_UI_UPLOADS_TOTAL_MB): retry in {wait:.0f} s', 'rate_limit_error', 'uploads_full', wait)
+            self.pending[r := uuid.uuid4().hex] = (client, length)
+            return r
+
+    def book(self, reservation:str, client:str, paths:list[str]):
+        "End `reservation`: the uploaded `paths` now count as `client`'s."
+        with self._lock:
+            self.pending.pop(reservation, None)
+            for p in paths:
+                try: self.kept[p] = (client, os.path.getsize(p), self.clock())
+                except OSError: pass
+
+    async def upload(self, scope, receive, send, app):
+        "ASGI for Gradio's upload route: bounded before anything is written; what is no image or video is removed and refused (415)."
+        if scope['path'].rstrip('/').endswith('/process_recording'):
+            return await Refusal(404, 'the app takes no screen recordings', 'invalid_request_error', 'not_found').response(text=True)(scope, receive, send)
+        if scope['method'] != 'POST': return await app(scope, receive, send)
+        client = (scope.get('client') or ('-',))[0]
+        try: length = int(Request(scope).headers['content-length'])
+        except (KeyError, ValueError): length = None
+        await run_in_threadpool(self.sweep)  # what is past its time goes first, and doesn't count
+        if isinstance(r := self.admit(client, length), Refusal): return await r.response(text=True)(scope, receive, send)
+        held, paths, refusal = [], [], None
+        async def hold(m): held.append(m)  # Gradio's answer (the paths, as JSON) waits until its files are checked
+        try:
+            await app(scope, receive, hold)
+            if held and held[0]['status'] == 200:
+                try: paths = [p for p in json.loads(b''.join(m.get('body', b'') for m in held[1:])) if isinstance(p, str)]
+                except (ValueError, TypeError): paths = []
+                kinds = await run_in_threadpool(lambda: [upload_kind(p) for p in paths])
+                if bad := [p for p, k in zip(paths, kinds) if k is None]:
+                    for p in bad: Path(p).unlink(missing_ok=True)
+                    paths = [p for p in paths if p not in bad]
+                    refusal = Refusal(415, '; '.join(map(_not_media, bad)) + ' (the upload was removed)', 'invalid_request_error', 'unsupported_media_type')
+        finally: self.book(r, client, paths)
+        if refusal: return await refusal.response(text=True)(scope, receive, send)  # Gradio's page shows the text as it is
+        for m in held: await send(m)
+
+# %% ../nbs/26_security.ipynb #23b0b9ab
+HUB_ID = re.compile(r'[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*')
+
+def switch_overrides(
+    name:str, # what to load: 'tiny', '3B', '7B', a hub id 'org/name', or a model folder inside `settings.models_dir`
+    quantization:str, # 'none', '4bit' or '8bit'
+    settings, # the settings being served (`models_dir`)
+) -> dict:
+    "The settings a switch to `name` changes, checked before anything is unloaded; `InputError` (400) saying what is allowed."
+    root = settings.models_dir
+    allowed = 'tiny, 3B, 7B, a hub id like Qwen/Qwen2.5-VL-7B-Instruct' + (f', or a model folder inside {root} (QWEN_MODELS_DIR)' if root else
+                                                                           ' (a local folder needs QWEN_MODELS_DIR, which is unset)')
+    if quantization not in ('none', '4bit', '8bit'): raise InputError(f'quantization {quantization!r} is not allowed; allowed: none, 4bit, 8bit')
+    name, q = (name or '').strip(), {'quantization': quantization}
+    if name.upper() in ('3B', '7B', 'TINY'): return model_choice('tiny' if name.upper() == 'TINY' else name) | q
+    if HUB_ID.fullmatch(name) and '..' not in name and not Path(name).exists(): return {'model': name} | q
+    if not name.startswith(('/', '~', '.')) and not Path(name).exists(): raise InputError(f'{name!r} is not a model this server can switch to; allowed: {allowed}')
+    if root is None: raise InputError(f'model folder {name!r} is refused: loading a local folder needs QWEN_MODELS_DIR, the folder whose model folders may be loaded, '
+                                      f'and it is unset; allowed: {allowed}')
+    base, p = Path(root).expanduser().resolve(), Path(name).expanduser().resolve()
+    if p == base or not p.is_relative_to(base): raise InputError(f'model folder {name!r} (resolved: {p}) is outside {base}, the models folder (QWEN_MODELS_DIR); allowed: {allowed}')
+    if not (p/'config.json').is_file():
+        raise InputError(f'model folder {name!r} holds no config.json: not a model' if p.is_dir() else f'model folder {name!r} does not exist in {base}')
+    return {'model': str(p)} | q
+
 # %% ../nbs/26_security.ipynb #52f5fcae
 class AdminRequest(BaseModel):
     "A model switch."
     model_config = ConfigDict(extra='forbid')
-    model: str = Field(min_length=1, max_length=500, description="'3B', '7B', a hub id, a local folder or 'tiny'")
+    model: str = Field(min_length=1, max_length=500, description="'3B', '7B', a hub id, a folder inside QWEN_MODELS_DIR or 'tiny'")
     quantization: Literal['none', '4bit', '8bit'] = 'none'
 
 def add_admin_routes(app, service):
-    "The admin routes (model switching) and readiness on the FastAPI `app` over `service`."
-    from qwen_vl.config import ConfigError, model_choice
-    from qwen_vl.inputs import InputError
-    from qwen_vl.service import ServiceError
-    class AdminDisabled(ServiceError): status, type, code = 403, 'permission_error', 'admin_disabled'
-    def _keys_required():
-        if not [k for k in service.settings.api_keys if k]: raise AdminDisabled('admin routes need API keys: set QWEN_API_KEYS')
+    "The admin routes (model switching, admin keys only) and readiness (its detail for admin keys) on the FastAPI `app` over `service`."
+    from qwen_vl.config import ConfigError
+    def refused(request:Request, action:str):
+        rec = getattr(request.state, 'audit', None) or AuditRecord(request.method, request.url.path)
+        r = app.state.guard.admin(request.headers.get('authorization'), rec, action)
+        return r.response() if r else None
 
     @app.get('/readyz')
-    async def readyz():
+    async def readyz(request:Request):  # on the event loop: a full thread pool doesn't delay it
         st = service.status()
-        return JSONResponse(st | {'status': 'ready' if st['ready'] else 'loading' if st['loading'] else 'failed'}, 200 if st['ready'] else 503)
+        st['status'] = 'ready' if st['ready'] else 'draining' if st.get('draining') else 'loading' if st['loading'] else 'failed'
+        full = app.state.guard.admins.check(bearer(request.headers.get('authorization'))) is not None
+        return JSONResponse(st if full else {'status': st['status'], 'ready': st['ready']}, 200 if st['ready'] else 503)
 
     @app.get('/v1/admin/model')
-    def admin_status():
-        _keys_required(); return service.status()
+    def admin_status(request:Request): return refused(request, 'reading the model status') or service.status()
 
     @app.post('/v1/admin/model', status_code=202)
-    def admin_switch(req: AdminRequest):
-        _keys_required()
-        try: service.reload(background=True, quantization=req.quantization, **model_choice(req.model))
+    def admin_switch(req:AdminRequest, request:Request):
+        if (r := refused(request, 'switching the model')): return r
+        overrides = switch_overrides(req.model, req.quantization, service.settings)  # InputError: 400, and nothing unloaded
+        try: service.reload(background=True, **overrides)
         except ConfigError as e: raise InputError(str(e)) from None
         st = service.status()  # the model being loaded, and the one that serves until it is in
         return {'status': 'loading', 'model': st['switching'] or st['model'], 'quantization': req.quantization, 'serving': st['model']}
