@@ -15,7 +15,7 @@ from .inputs import DEEP_MODES, InputError, LimitError, MediaBudget, fetch_url, 
 
 # %% auto #0
 __all__ = ['IMAGE_FORMATS', 'VIDEO_CONTAINERS', 'ALLOWED_IMAGES', 'ALLOWED_VIDEOS', 'REQUEST_PREFIX', 'MediaError',
-           'decode_data_url', 'data_url', 'open_image_bytes', 'RequestFiles', 'MediaResolver',
+           'decode_data_url', 'data_url', 'RequestFiles', 'open_image_bytes', 'MediaResolver',
            'clean_stale_request_files']
 
 # %% ../nbs/20_media.ipynb #444db4de
@@ -42,6 +42,54 @@ def decode_data_url(url:str) -> tuple[str, bytes]:
 def data_url(data:bytes, mime:str='image/png') -> str:
     "A base64 data URL of `data`."
     return f'data:{mime};base64,' + base64.b64encode(data).decode()
+
+# %% ../nbs/20_media.ipynb #41106e90
+REQUEST_PREFIX = 'qwen-vl-req-'
+
+def _host() -> str: return re.sub(r'[^A-Za-z0-9]', '', socket.gethostname())[:40] or 'host'
+
+class RequestFiles:
+    "A private temporary folder for one request's files, removed on exit, and the `budget` of the request's media."
+    def __init__(self, settings:Settings|None=None):
+        self.settings = settings or load_settings(); self.path = None
+        self.budget = MediaBudget(self.settings)
+    def __enter__(self):
+        base = self.settings.temp_dir
+        if base: Path(base).mkdir(parents=True, exist_ok=True)
+        self.path = Path(tempfile.mkdtemp(prefix=f'{REQUEST_PREFIX}{_host()}-{os.getpid()}-', dir=base))
+        os.chmod(self.path, 0o700)
+        return self
+    def __exit__(self, *exc):
+        if self.path: shutil.rmtree(self.path, ignore_errors=True)
+        return False
+
+    def add_video(self,
+                  data:bytes, # the upload
+                  name:str='video', # the file's name in the folder (numbered)
+                  options:dict|None=None, # the video's sampling options, to charge its frames now (`{}`: the settings' defaults)
+                 ) -> str:
+        "Write untrusted video bytes here and return the path once they prove to be an allowed, playable video within the limits."
+        s = self.settings
+        if not data: raise MediaError('the video is empty (0 bytes)')
+        if len(data) > s.max_video_mb * 1e6: raise MediaError(f'the video is {len(data)/1e6:.1f} MB; the limit is {s.max_video_mb:g} MB', 413)
+        p = self.path / f'{name}-{len(list(self.path.iterdir()))}'
+        p.write_bytes(data)
+        import av
+        try:
+            with av.open(str(p)) as c: fmt = c.format.name
+        except Exception: raise MediaError(f'not a video we can read; allowed: {ALLOWED_VIDEOS}', 415) from None
+        if fmt not in VIDEO_CONTAINERS: raise MediaError(f'video container {fmt!r} is not allowed; allowed: {ALLOWED_VIDEOS}', 415)
+        try: meta = probe_video(p, s.max_video_frame_pixels)
+        except LimitError as e: raise MediaError(str(e), 413) from None
+        except InputError as e:  # without our temp path in it: the client needn't know where files are kept
+            raise MediaError(f"the video is damaged or has no frames ({str(e).replace(repr(str(p)), 'the upload')})") from None
+        if meta['duration'] and meta['duration'] > s.max_video_seconds:
+            raise MediaError(f"the video lasts {meta['duration']:.0f} s; the limit is {s.max_video_seconds:g} s", 413)
+        if options is not None:
+            try: self.budget.video(video_plan(video_defaults({'video': str(p), **options}, s), meta))
+            except LimitError as e: raise MediaError(str(e), 413) from None
+            except InputError as e: raise MediaError(str(e)) from None
+        return str(p)
 
 # %% ../nbs/20_media.ipynb #255182eb
 def _to_8bit(img:Image.Image) -> Image.Image:
@@ -92,54 +140,6 @@ def open_image_bytes(
         ImageOps.exif_transpose(img, in_place=True)
     except Exception as e: raise MediaError(f'the {IMAGE_FORMATS[img.format]} image is damaged or truncated ({e})') from None
     return _to_rgb(img)
-
-# %% ../nbs/20_media.ipynb #41106e90
-REQUEST_PREFIX = 'qwen-vl-req-'
-
-def _host() -> str: return re.sub(r'[^A-Za-z0-9]', '', socket.gethostname())[:40] or 'host'
-
-class RequestFiles:
-    "A private temporary folder for one request's files, removed on exit, and the `budget` of the request's media."
-    def __init__(self, settings:Settings|None=None):
-        self.settings = settings or load_settings(); self.path = None
-        self.budget = MediaBudget(self.settings)
-    def __enter__(self):
-        base = self.settings.temp_dir
-        if base: Path(base).mkdir(parents=True, exist_ok=True)
-        self.path = Path(tempfile.mkdtemp(prefix=f'{REQUEST_PREFIX}{_host()}-{os.getpid()}-', dir=base))
-        os.chmod(self.path, 0o700)
-        return self
-    def __exit__(self, *exc):
-        if self.path: shutil.rmtree(self.path, ignore_errors=True)
-        return False
-
-    def add_video(self,
-                  data:bytes, # the upload
-                  name:str='video', # the file's name in the folder (numbered)
-                  options:dict|None=None, # the video's sampling options, to charge its frames now (`{}`: the settings' defaults)
-                 ) -> str:
-        "Write untrusted video bytes here and return the path once they prove to be an allowed, playable video within the limits."
-        s = self.settings
-        if not data: raise MediaError('the video is empty (0 bytes)')
-        if len(data) > s.max_video_mb * 1e6: raise MediaError(f'the video is {len(data)/1e6:.1f} MB; the limit is {s.max_video_mb:g} MB', 413)
-        p = self.path / f'{name}-{len(list(self.path.iterdir()))}'
-        p.write_bytes(data)
-        import av
-        try:
-            with av.open(str(p)) as c: fmt = c.format.name
-        except Exception: raise MediaError(f'not a video we can read; allowed: {ALLOWED_VIDEOS}', 415) from None
-        if fmt not in VIDEO_CONTAINERS: raise MediaError(f'video container {fmt!r} is not allowed; allowed: {ALLOWED_VIDEOS}', 415)
-        try: meta = probe_video(p, s.max_video_frame_pixels)
-        except LimitError as e: raise MediaError(str(e), 413) from None
-        except InputError as e:  # without our temp path in it: the client needn't know where files are kept
-            raise MediaError(f"the video is damaged or has no frames ({str(e).replace(repr(str(p)), 'the upload')})") from None
-        if meta['duration'] and meta['duration'] > s.max_video_seconds:
-            raise MediaError(f"the video lasts {meta['duration']:.0f} s; the limit is {s.max_video_seconds:g} s", 413)
-        if options is not None:
-            try: self.budget.video(video_plan(video_defaults({'video': str(p), **options}, s), meta))
-            except LimitError as e: raise MediaError(str(e), 413) from None
-            except InputError as e: raise MediaError(str(e)) from None
-        return str(p)
 
 # %% ../nbs/20_media.ipynb #3a781282
 class MediaResolver:
