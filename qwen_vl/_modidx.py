@@ -670,4 +670,6 @@ d = { 'settings': { 'branch': 'main',
                                    'qwen_vl.visualize.draw_points': ('visualize.html#draw_points', 'qwen_vl/visualize.py'),
                                    'qwen_vl.visualize.font_path': ('visualize.html#font_path', 'qwen_vl/visualize.py'),
                                    'qwen_vl.visualize.get_font': ('visualize.html#get_font', 'qwen_vl/visualize.py'),
-                                   'qwen_vl.visualize.plot_timeline': ('visualize.html#plot_timeline', 'qwen_vl/visualize.py')}}}
+                                   'qwen_vl.visualize.picture_png': ('visualize.html#picture_png', 'qwen_vl/visualize.py'),
+                                   'qwen_vl.visualize.plot_timeline': ('visualize.html#plot_timeline', 'qwen_vl/visualize.py'),
+                                   'qwen_vl.visualize.save_picture': ('visualize.html#save_picture', 'qwen_vl/visualize.py')}}}

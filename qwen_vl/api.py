@@ -6,7 +6,7 @@ Docs: https://qwen-vl.github.io/qwen_vl/api.html.md"""
 
 # %% ../nbs/23_api.ipynb #38b5c216
 from __future__ import annotations
-import asyncio, io, json, logging, threading, time, uuid
+import asyncio, json, logging, threading, time, uuid
 from types import SimpleNamespace
 from typing import Any, Literal
 import uvicorn
@@ -21,6 +21,7 @@ from .config import Settings, load_settings
 from .engine import MAX_SEED, GenerationOptions, generation_options, prefill
 from .inputs import VIDEO_SAMPLING, InputError
 from .media import MediaError, MediaResolver, RequestFiles, data_url
+from .visualize import picture_png
 from .security import AuditRecord, Guard, GuardMiddleware, add_admin_routes
 from .service import InferenceService, RateLimited, ServiceError
 
@@ -333,9 +334,7 @@ def _add_chat_route(app:FastAPI, s:InferenceService):
 def _picture_url(handler, result, image) -> str|None:
     pic = handler.visualize(result, image)
     if pic is None: return None
-    buf = io.BytesIO()
-    pic.savefig(buf, format='png', dpi=100) if hasattr(pic, 'savefig') else pic.save(buf, 'PNG')
-    return data_url(buf.getvalue())
+    return data_url(picture_png(pic))
 
 def _run_task(s:InferenceService, task:str, req:TaskRequest, uploads:list[tuple[str, bytes]], files:RequestFiles, rec:AuditRecord,
               admission=None) -> dict:

@@ -98,7 +98,8 @@ def _draw(handler, result, image, out:str|None):
         why = 'no --image was given' if image is None and result.task != 'video' else f'the {result.task} result has nothing to draw'
         return print(f'qwen-vl: warning: --draw {out}: no picture written ({why})', file=sys.stderr, flush=True)
     Path(out).parent.mkdir(parents=True, exist_ok=True)
-    pic.savefig(out, dpi=120) if hasattr(pic, 'savefig') else pic.save(out)
+    from qwen_vl.visualize import save_picture
+    save_picture(pic, out, dpi=120)
 
 # %% ../nbs/30_cli.ipynb #476a52b5
 def _run_task(a, engine, gen) -> int:

@@ -16,6 +16,7 @@ from .compare import cached_side, compare as run_comparison, comparison_rows, si
 from .config import ConfigError, model_choice
 from .inputs import InputError
 from .media import open_image_bytes
+from .visualize import picture_png
 from .service import InferenceService, ServiceError
 from .tasks.base import get_task, list_tasks
 
@@ -198,9 +199,7 @@ def _show(self:Dashboard, run:Run):
     from html import escape
     pic = run.picture
     if pic is not None:
-        buf = io.BytesIO()
-        pic.savefig(buf, format='png', dpi=90) if hasattr(pic, 'savefig') else pic.save(buf, 'PNG')
-        set_picture(self.picture, buf.getvalue(), self.picture_note)
+        set_picture(self.picture, picture_png(pic, dpi=90), self.picture_note)
     self.answer.value = run.result['text']
     shown = {k: run.result[k] for k in ('task', 'mode', 'data', 'warnings')}
     self.parsed.value = f"<pre style='max-height:400px;overflow:auto'>{escape(json.dumps(shown, ensure_ascii=False, indent=1)[:20000], quote=False)}</pre>"

@@ -6,14 +6,14 @@ Docs: https://qwen-vl.github.io/qwen_vl/visualize.html.md"""
 
 # %% ../nbs/08_visualize.ipynb #a6018e8b
 from __future__ import annotations
-import math
+import io, math
 from functools import lru_cache
 from pathlib import Path
 from PIL import Image, ImageDraw, ImageFont
 
 # %% auto #0
 __all__ = ['CJK_FONTS', 'PALETTE', 'KIND_COLORS', 'font_path', 'get_font', 'covers', 'draw_boxes', 'draw_points', 'draw_actions',
-           'draw_document', 'plot_timeline', 'draw_ocr']
+           'draw_document', 'plot_timeline', 'draw_ocr', 'save_picture', 'picture_png']
 
 # %% ../nbs/08_visualize.ipynb #70322c97
 CJK_FONTS = ['/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc', '/usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc',
@@ -168,3 +168,17 @@ def draw_ocr(image:Image.Image, boxes:list) -> Image.Image:
         while size > 8 and d.textlength(text, font=f) > max(x2 - x1, 1) * 1.05: size -= 1; f = get_font(size)
         d.text((W + x1 + 1, y1 + (y2 - y1 - size) / 2), text, font=f, fill='black')
     return out
+
+# %% ../nbs/08_visualize.ipynb #92552e30
+def save_picture(pic, # a PIL image or a matplotlib figure
+                 dest, # a path (format from its extension) or a binary file object
+                 dpi:int=100, # resolution of a figure
+                 format:str|None=None): # the format; default: from the path, PNG for a file object
+    "Write a result's picture, whichever kind it is."
+    fmt = format or (None if isinstance(dest, (str, Path)) else 'png')
+    if hasattr(pic, 'savefig'): pic.savefig(dest, format=fmt, dpi=dpi)
+    else: pic.save(dest, fmt.upper() if fmt else None)
+
+def picture_png(pic, dpi:int=100) -> bytes:
+    "A result's picture (PIL image or matplotlib figure) as PNG bytes."
+    buf = io.BytesIO(); save_picture(pic, buf, dpi); return buf.getvalue()
