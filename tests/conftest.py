@@ -32,3 +32,10 @@ def serve_tiny(*args, env:dict|None=None, log:Path|None=None, timeout:float=180)
             p.send_signal(signal.SIGINT)
             try: p.wait(30)
             except subprocess.TimeoutExpired: p.kill()
+
+def wait_until(cond, seconds:float, step:float=0.05):
+    "Poll `cond` until it is true; fail the test after `seconds`."
+    t0 = time.time()
+    while not cond():
+        assert time.time() - t0 < seconds, f'still not true after {seconds} s'
+        time.sleep(step)

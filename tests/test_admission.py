@@ -4,7 +4,7 @@ import base64, io, json, socket, time
 from concurrent.futures import ThreadPoolExecutor
 import httpx, psutil, pytest
 from PIL import Image
-from conftest import serve_tiny
+from conftest import serve_tiny, wait_until
 from qwen_vl.api import create_app, serve_in_thread
 from qwen_vl.config import load_settings
 from qwen_vl.media import MediaResolver, RequestFiles
@@ -26,12 +26,6 @@ def one_slot(tmp_path_factory):
     srv = serve_in_thread(create_app(svc))
     with httpx.Client(base_url=srv.url, timeout=120) as http: yield http, svc, temp
     srv.stop()
-
-def _wait(cond, seconds=20):
-    t0 = time.time()
-    while not cond():
-        assert time.time() - t0 < seconds
-        time.sleep(0.05)
 
 def test_a_full_queue_refuses_before_decoding(one_slot):
     """With the only slot taken, requests with 8 images of 25 megapixels each are refused at once — chat, streamed chat,
@@ -61,7 +55,7 @@ def test_a_full_queue_refuses_before_decoding(one_slot):
             assert resp.json()['error']['code'] == 'queue_full' and resp.headers['retry-after'] == '2'
         print(f'429 latency with 8 x 25 MP images: {took} (decoding them: {decode_s:.2f} s)')
         assert max(took.values()) < min(0.5, decode_s / 2), took
-    _wait(lambda: svc.busy == 0)
+    wait_until(lambda: svc.busy == 0, 20)
     bad = http.post('/v1/chat/completions', json={'messages': _msgs([{'type': 'image_url', 'image_url': {'url': _url(b'not a png')}}])})
     assert bad.status_code == 415, bad.text
     assert svc.busy == 0  # the failed request gave its place back: the next one is served
@@ -78,7 +72,7 @@ def test_healthz_answers_with_every_worker_thread_busy(tmp_path):
     try:
         with ThreadPoolExecutor(60) as ex:
             jobs = [ex.submit(ask, i) for i in range(60)]
-            _wait(lambda: svc.busy >= 40)
+            wait_until(lambda: svc.busy >= 40, 20)
             time.sleep(1)
             with pytest.raises(httpx.ReadTimeout):  # the thread pool is full: a route that needs a thread waits
                 httpx.get(srv.url + '/v1/models', timeout=1)

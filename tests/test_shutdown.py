@@ -2,7 +2,7 @@
 get `QWEN_SHUTDOWN_GRACE`, the rest end with a `shutting_down` error and `[DONE]` — removes its request files and exits 0."""
 import base64, json, signal, threading, time
 import httpx
-from conftest import serve_tiny
+from conftest import serve_tiny, wait_until
 from qwen_vl.inputs import make_test_video
 
 def _stream(url:str, body:dict, out:list, started:threading.Event):
@@ -28,12 +28,6 @@ def _gauges(url) -> tuple[float, float]:
     m = httpx.get(url + '/metrics', timeout=5).text
     return tuple(next(float(l.split()[-1]) for l in m.splitlines() if l.startswith(f'qwen_vl:num_requests_{k}{{')) for k in ('running', 'waiting'))
 
-def _wait(cond, seconds=60):
-    t0 = time.time()
-    while not cond():
-        assert time.time() - t0 < seconds
-        time.sleep(0.1)
-
 def _refused_while_draining(url):
     r = httpx.post(url + '/v1/chat/completions', json={'messages': [{'role': 'user', 'content': 'new'}], 'max_tokens': 2}, timeout=10)
     assert r.status_code == 503 and r.json()['error']['code'] == 'shutting_down' and r.headers['retry-after'] == '2', r.text
@@ -54,7 +48,7 @@ def test_sigterm_cuts_off_long_streams_after_the_grace(tmp_path):
         tw = threading.Thread(target=lambda: whole.append(httpx.post(url + '/v1/chat/completions', timeout=120,
                                                                      json={'messages': [{'role': 'user', 'content': 'whole'}], **long})), daemon=True)
         tw.start()
-        _wait(lambda: _gauges(url) == (3, 6))
+        wait_until(lambda: _gauges(url) == (3, 6), 60, step=0.1)
         assert len(list(temp.iterdir())) >= 9  # a folder per request, three with a video in it
         t0 = time.perf_counter()
         p.send_signal(signal.SIGTERM)
