@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
+import psutil
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
@@ -438,12 +439,6 @@ def upload_kind(path:str|Path) -> str|None:
     return None
 
 # %% ../nbs/26_security.ipynb #1f9bd502
-def _gone(pid:int) -> bool:
-    "Whether no process `pid` runs."
-    try: os.kill(pid, 0); return False
-    except ProcessLookupError: return True
-    except OSError: return False  # one of another user
-
 def _not_media(path:str) -> str:
     "Why the upload `path` is refused."
     name, ext = Path(path).name, Path(path).suffix.lower()
@@ -473,7 +468,7 @@ class UiFiles:
         "Create the folder (owner only) and make it Gradio's; remove folders of app processes that are gone, and this one at exit."
         self.folder.parent.mkdir(parents=True, exist_ok=True)
         for old in self.folder.parent.glob('qwen-vl-app-*'):
-            if old != self.folder and old.name[12:].isdigit() and _gone(int(old.name[12:])): shutil.rmtree(old, ignore_errors=True)
+            if old != self.folder and old.name[12:].isdigit() and not psutil.pid_exists(int(old.name[12:])): shutil.rmtree(old, ignore_errors=True)
         self.folder.mkdir(mode=0o700, exist_ok=True)
         os.environ['GRADIO_TEMP_DIR'] = str(self.folder)  # read by Gradio's Blocks and App as they are made, and by its path checks
         atexit.register(self.remove)
