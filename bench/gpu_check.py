@@ -22,7 +22,8 @@ os.environ.setdefault('HF_HUB_OFFLINE', '1')
 import torch
 from PIL import Image, ImageDraw
 from qwen_vl.config import load_settings
-from qwen_vl.engine import UnifiedQwenInference, generation_options
+from qwen_vl.engine import UnifiedQwenInference
+from qwen_vl.generation import generation_options
 from qwen_vl.fastpath import FastDecoder
 from qwen_vl.inputs import chat_messages
 from qwen_vl.bench import format_table, random_model, run_bench

@@ -18,18 +18,18 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from .config import Settings, load_settings
-from .engine import MAX_SEED, GenerationOptions, generation_options, prefill
-from .inputs import VIDEO_SAMPLING, InputError
-from .media import MediaError, MediaResolver, RequestFiles, data_url
+from .generation import MAX_SEED, GenerationOptions, generation_options, prefill
+from .errors import BodyRefused, MediaError, ModelNotFound, RateLimited, RequestError, ServiceError
+from .inputs import VIDEO_SAMPLING
+from .media import MediaResolver, RequestFiles, data_url
 from .visualize import picture_png
 from .security import AuditRecord, Guard, GuardMiddleware, add_admin_routes
-from .service import InferenceService, RateLimited, ServiceError
+from .service import InferenceService
 
 # %% auto #0
 __all__ = ['log', 'error_response', 'ChatMessage', 'StreamOptions', 'ChatCompletionRequest', 'TaskRequest', 'to_engine_messages',
-           'token_estimate', 'chat_token_estimate', 'create_app', 'BodyRefused', 'body_limit', 'HttpLimits',
-           'ModelNotFound', 'until_done_or_gone', 'free_port', 'header_timeout_protocol', 'server_config',
-           'GracefulServer', 'ServerThread', 'serve_in_thread']
+           'token_estimate', 'chat_token_estimate', 'create_app', 'body_limit', 'HttpLimits', 'until_done_or_gone',
+           'free_port', 'header_timeout_protocol', 'server_config', 'GracefulServer', 'ServerThread', 'serve_in_thread']
 
 # %% ../nbs/50_api.ipynb #80fd3687
 log = logging.getLogger('qwen_vl.api')
@@ -45,10 +45,12 @@ class ChatMessage(BaseModel):
     role: Literal['system', 'developer', 'user', 'assistant']
     content: str|list[dict]
 
+# %% ../nbs/50_api.ipynb #ed6f9b5c
 class StreamOptions(BaseModel):
     "OpenAI `stream_options`: whether the last event carries token usage."
     include_usage: bool = False
 
+# %% ../nbs/50_api.ipynb #a8c22f21
 class ChatCompletionRequest(BaseModel):
     "An OpenAI chat completion request."
     model_config = ConfigDict(extra='ignore')
@@ -72,6 +74,7 @@ class ChatCompletionRequest(BaseModel):
                  stop=[self.stop] if isinstance(self.stop, str) else self.stop)
         return generation_options({k: v for k, v in d.items() if v is not None})
 
+# %% ../nbs/50_api.ipynb #ddba7deb
 class TaskRequest(BaseModel):
     "A task request: mode, fields, media as data URLs (or allowed http(s) URLs), generation settings."
     model_config = ConfigDict(extra='forbid')
@@ -90,6 +93,7 @@ def _url(part:dict, key:str):
     v = part.get(key)
     return v.get('url') if isinstance(v, dict) else v
 
+# %% ../nbs/50_api.ipynb #23a97f20
 def to_engine_messages(req:ChatCompletionRequest, media:MediaResolver) -> list[dict]:
     "OpenAI messages → cookbook messages with checked media."
     out, chars = [], 0
@@ -104,7 +108,6 @@ def to_engine_messages(req:ChatCompletionRequest, media:MediaResolver) -> list[d
             elif t == 'video_url': items.append({'type': 'video', 'video': media.video(_url(part, 'video_url'))})
             else: raise MediaError(f"messages[{i}]: content part type {t!r} is not supported; allowed: text, image_url, video_url")
         out.append({'role': role, 'content': items})
-    if chars > media.s.max_prompt_chars: raise MediaError(f'the messages hold {chars:,} characters of text; the limit is {media.s.max_prompt_chars:,}', 413)
     return out
 
 # %% ../nbs/50_api.ipynb #b94b9a8a
@@ -119,6 +122,7 @@ def token_estimate(settings:Settings, # the pixel and answer limits
     template = 32  # the chat template's own tokens and the default system prompt
     return template + chars // 3 + images * (s.max_pixels // patch + 2) + video + 2 * videos + (max_new_tokens or s.max_new_tokens)
 
+# %% ../nbs/50_api.ipynb #7c1b2c00
 def chat_token_estimate(req:ChatCompletionRequest, settings:Settings) -> int:
     "`token_estimate` of a chat request."
     chars, n = 0, {'image_url': 0, 'video_url': 0}
@@ -155,16 +159,14 @@ def create_app(service:InferenceService) -> FastAPI:
         if e.get('type') == 'json_invalid': return error_response(400, f'the body is not valid JSON (error at character {loc}){hint}', code='invalid_json')
         if (alts := _union_branches(errs)): loc, msg = loc.rsplit('.', 1)[0], ' or '.join(alts)  # e.g. content: a string or a list
         return error_response(400, f"{loc or 'body'}: {msg}{hint if not loc else ''}", param=loc or None, code='invalid_value')
-    @app.exception_handler(InputError)
-    async def _input(request, exc): return error_response(getattr(exc, 'status', 400), str(exc), code='invalid_input')
     @app.exception_handler(HTTPException)  # unknown routes and methods: the same error shape as everything else
     async def _http(request, exc):
         where = f'{request.method} {request.url.path}'
         msg = {404: f'no route {where}; the API is under /v1 (/docs lists it)', 405: f'{where} is not allowed; /docs lists the methods'}
         return error_response(exc.status_code, msg.get(exc.status_code, str(exc.detail)), code={404: 'not_found', 405: 'method_not_allowed'}.get(exc.status_code),
                               headers=getattr(exc, 'headers', None))
-    @app.exception_handler(ServiceError)
-    async def _service(request, exc):
+    @app.exception_handler(RequestError)  # bad input, refusals and failures: their own status and code
+    async def _refused(request, exc):
         h = {'Retry-After': str(int(exc.retry_after or 1))} if exc.retry_after or exc.status in (429, 503) else None
         if exc.code == 'shutting_down': h['Connection'] = 'close'  # the retry opens a new connection: another replica
         return error_response(exc.status, str(exc), exc.type, code=exc.code, headers=h)
@@ -191,6 +193,7 @@ def create_app(service:InferenceService) -> FastAPI:
                            allow_headers=['authorization', 'content-type', 'x-request-id'], expose_headers=['x-request-id', 'retry-after'])
     return app
 
+# %% ../nbs/50_api.ipynb #fee14984
 def _audit_of(request:Request) -> AuditRecord:
     return getattr(request.state, 'audit', None) or AuditRecord(request.method, request.url.path)
 
@@ -203,11 +206,6 @@ def _union_branches(errs:list[dict]) -> list[str]:
     return [err['msg'] for err in same] if len(same) > 1 and branch(errs[0]) else []
 
 # %% ../nbs/50_api.ipynb #4e9e61f5
-class BodyRefused(ServiceError):
-    "A request body over its size limit (413) or not received within `body_timeout` (408)."
-    type = 'invalid_request_error'
-    def __init__(self, msg:str, status:int, code:str): super().__init__(msg); self.status, self.code = status, code
-
 def body_limit(settings:Settings, path:str, content_type:str) -> tuple[float|None, str]:
     "The most bytes a request body to `path` may hold (None: not limited here), and what sets it."
     s = settings
@@ -218,8 +216,10 @@ def body_limit(settings:Settings, path:str, content_type:str) -> tuple[float|Non
                 'QWEN_MAX_IMAGES, QWEN_MAX_IMAGE_MB, QWEN_MAX_VIDEOS, QWEN_MAX_VIDEO_MB')
     return s.max_body_mb * 1e6, 'QWEN_MAX_BODY_MB; send large images and videos as multipart uploads to /v1/tasks/{task}'
 
+# %% ../nbs/50_api.ipynb #40cbe4a6
 def _refusal(e:ServiceError): return error_response(e.status, str(e), e.type, code=e.code)
 
+# %% ../nbs/50_api.ipynb #6152fa23
 class HttpLimits:
     "ASGI middleware: request bodies within their size limit (413) and `body_timeout` (408), checked as they arrive; counts API requests in flight."
     def __init__(self, app, api): self.app, self.api = app, api # the ASGI app inside; the FastAPI app whose state holds the service
@@ -267,14 +267,12 @@ def _check_model(s, req):
     if req.model and req.model != s.model_name:
         raise ModelNotFound(f"the model {req.model!r} does not exist; this server serves {s.model_name!r}")
 
-class ModelNotFound(ServiceError):
-    "The request names a model this server does not serve."
-    status, type, code = 404, 'invalid_request_error', 'model_not_found'
-
+# %% ../nbs/50_api.ipynb #381a4de7
 def _reserve_tokens(guard, rec:AuditRecord, tokens:int):
     "Hold `tokens` of the caller's tokens-per-minute budget until the request ends (the guard settles it); `RateLimited` (429) when over it."
     if (refusal := guard.reserve(rec, tokens)) is not None: raise RateLimited(refusal.message, refusal.retry_after)
 
+# %% ../nbs/50_api.ipynb #81344821
 async def until_done_or_gone(request:Request, # the HTTP request being answered
                              work, # `work(cancel)`: blocking; stops early once the `threading.Event` is set
                              poll:float=0.25): # seconds between checks that the client is still there
@@ -286,6 +284,7 @@ async def until_done_or_gone(request:Request, # the HTTP request being answered
         if not job.done() and not cancel.is_set() and await request.is_disconnected(): cancel.set()
     return job.result()
 
+# %% ../nbs/50_api.ipynb #d8d4c0c7
 def _add_chat_route(app:FastAPI, s:InferenceService):
     @app.post('/v1/chat/completions')
     async def chat(req: ChatCompletionRequest, request: Request):
@@ -320,9 +319,9 @@ def _add_chat_route(app:FastAPI, s:InferenceService):
                 rec.prompt_tokens, rec.completion_tokens = res.prompt_tokens, res.completion_tokens
                 yield _chunk(cid, s.model_name, created, {}, res.finish_reason)
                 if include_usage: yield _chunk(cid, s.model_name, created, {}, usage=_usage(res))
-            except (InputError, ServiceError) as e:
-                rec.outcome = 'error' if isinstance(e, ServiceError) and e.status >= 500 else 'refused'
-                yield f"data: {json.dumps({'error': {'message': str(e), 'type': getattr(e, 'type', 'invalid_request_error'), 'param': None, 'code': getattr(e, 'code', None)}})}\n\n"
+            except RequestError as e:
+                rec.outcome = 'error' if e.status >= 500 else 'refused'
+                yield f"data: {json.dumps(e.to_dict())}\n\n"
             finally:
                 stream.cancel(); it.close()
                 files.__exit__(None, None, None)
@@ -336,6 +335,7 @@ def _picture_url(handler, result, image) -> str|None:
     if pic is None: return None
     return data_url(picture_png(pic))
 
+# %% ../nbs/50_api.ipynb #57ca9b9c
 def _run_task(s:InferenceService, task:str, req:TaskRequest, uploads:list[tuple[str, bytes]], files:RequestFiles, rec:AuditRecord,
               admission=None) -> dict:
     from qwen_vl.tasks.base import get_task
@@ -350,8 +350,6 @@ def _run_task(s:InferenceService, task:str, req:TaskRequest, uploads:list[tuple[
     finally: rec.images, rec.videos = media.n_images, media.n_videos
     if not images and not videos:
         raise MediaError(f"task {h.name!r} needs an image or a video: send them as data URLs in 'images' / 'videos' or as multipart uploads")
-    if (n := len(req.prompt or '') + len(req.system or '') + len(req.prefill or '')) > s.settings.max_prompt_chars:
-        raise MediaError(f'the prompt, system prompt and prefill hold {n:,} characters; the limit is {s.settings.max_prompt_chars:,}', 413)
     r = s.run_task(h.name, images=images, videos=videos, mode=req.mode, prompt=req.prompt, system=req.system, options=req.generation,
                    prefill=req.prefill, admission=admission, **req.fields)
     out = {'id': 'task-' + uuid.uuid4().hex[:24], 'object': 'task.result', 'model': s.model_name, **r.to_dict()}
@@ -360,6 +358,7 @@ def _run_task(s:InferenceService, task:str, req:TaskRequest, uploads:list[tuple[
     if req.draw: out['image'] = _picture_url(h, r, images[0] if images else None)
     return out
 
+# %% ../nbs/50_api.ipynb #f1d047a5
 def _add_task_route(app:FastAPI, s:InferenceService):
     @app.post('/v1/tasks/{task}')
     async def task(task: str, request: Request):
@@ -399,6 +398,7 @@ def free_port(host:str='127.0.0.1') -> int:
     import socket
     with socket.socket() as sock: sock.bind((host, 0)); return sock.getsockname()[1]
 
+# %% ../nbs/50_api.ipynb #11632a07
 def header_timeout_protocol(seconds:float, # how long a connection may take to send a request line and headers
                             linger:float|None=None, # after an answer to a request whose body was not all read: the time to send the rest
                             base:type|None=None) -> type: # uvicorn's HTTP protocol class (default: the one uvicorn picks)
@@ -422,6 +422,7 @@ def header_timeout_protocol(seconds:float, # how long a connection may take to s
                 self.transport.close()
     return HeaderTimeoutProtocol
 
+# %% ../nbs/50_api.ipynb #4244ea97
 def server_config(app, settings:Settings, **kw) -> uvicorn.Config:
     "uvicorn's `Config` for `app`: request headers within `settings.header_timeout`, idle connections closed after 5 s; `kw` as for `uvicorn.Config`."
     return uvicorn.Config(app, http=header_timeout_protocol(settings.header_timeout, settings.body_timeout), timeout_keep_alive=5, **kw)
@@ -452,10 +453,12 @@ class GracefulServer(uvicorn.Server):
         self.should_exit = True
         return self.drained
 
+# %% ../nbs/50_api.ipynb #ed48ed77
 def _settings_of(app) -> Settings:
     svc = getattr(getattr(app, 'state', None), 'service', None)
     return svc.settings if svc is not None else load_settings()
 
+# %% ../nbs/50_api.ipynb #76cc72c2
 class ServerThread:
     "A uvicorn server running `app` in a background thread; `stop()` ends it, `drain()` drains it first (as SIGTERM does)."
     def __init__(self, app, host:str='127.0.0.1', port:int|None=None, log_level:str='warning'):
@@ -475,6 +478,7 @@ class ServerThread:
         "`GracefulServer.drain`, then wait until the server has stopped."
         out = self.server.drain(grace); self.thread.join(10); return out
 
+# %% ../nbs/50_api.ipynb #fc37aec0
 def serve_in_thread(app, host:str='127.0.0.1', port:int|None=None) -> ServerThread:
     "Start `app` on a real server in a background thread."
     return ServerThread(app, host, port)

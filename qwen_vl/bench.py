@@ -10,7 +10,7 @@ import gc, tempfile, threading, time
 import torch
 from PIL import Image
 from .config import load_settings
-from .engine import generation_options
+from .generation import generation_options
 from .fastpath import FastDecoder
 from .inputs import chat_messages
 
@@ -27,6 +27,7 @@ REAL_SIZES = {
                vision=dict(depth=32, hidden_size=1280, intermediate_size=3420, num_heads=16, out_hidden_size=3584, fullatt_block_indexes=[7, 15, 23, 31])),
 }
 
+# %% ../nbs/61_bench.ipynb #6cc3eaa2
 def real_size_config(size:str, tokenizer):
     "A `Qwen2_5_VLConfig` with the real widths of `size` ('3B' or '7B') and the tiny tokenizer's special-token ids."
     from qwen_vl.tiny import tiny_config
@@ -43,14 +44,15 @@ def real_size_config(size:str, tokenizer):
 # %% ../nbs/61_bench.ipynb #d8342298
 def _random_weights(size:str, device:str, dtype):
     "Random weights of the real `size` on `device`, with the tiny checkpoint's processor."
-    from transformers import Qwen2_5_VLForConditionalGeneration
+    from transformers import AutoModelForImageTextToText
     from qwen_vl.tiny import tiny_processor
     proc = tiny_processor(); proc.tokenizer.padding_side = 'left'
-    with torch.device(device): model = Qwen2_5_VLForConditionalGeneration._from_config(real_size_config(size, proc.tokenizer), dtype=dtype).eval()
+    with torch.device(device): model = AutoModelForImageTextToText.from_config(real_size_config(size, proc.tokenizer), dtype=dtype).eval()
     tid = proc.tokenizer.convert_tokens_to_ids
     model.generation_config.eos_token_id, model.generation_config.pad_token_id = [tid('<|im_end|>'), tid('<|endoftext|>')], tid('<|endoftext|>')
     return model, proc
 
+# %% ../nbs/61_bench.ipynb #af8a482a
 def random_model(size:str, # '3B' or '7B'
                  device:str|None=None, # default: 'cuda' when there is one, else 'cpu'
                  quantization:str='none'): # 'none', '4bit' (NF4) or '8bit', as `QWEN_QUANTIZATION`
@@ -77,12 +79,14 @@ def random_model(size:str, # '3B' or '7B'
 def _sync():
     if torch.cuda.is_available(): torch.cuda.synchronize()
 
+# %% ../nbs/61_bench.ipynb #85d8d398
 def _runner(engine, decoder, inputs, fast:bool):
     "A function `n -> None` that decodes exactly `n` tokens for `inputs` on one path."
     m, pad = engine.model, engine.pad_id
     if fast: return lambda n: decoder.generate(inputs, generation_options(max_new_tokens=n, min_new_tokens=n, repetition_penalty=1.0), n)
     return lambda n: m.generate(**inputs, max_new_tokens=n, min_new_tokens=n, do_sample=False, repetition_penalty=1.0, pad_token_id=pad)
 
+# %% ../nbs/61_bench.ipynb #8bfd6bea
 def measure(engine, decoder, batch:list, new_tokens:int, fast:bool) -> dict:
     "Time to first token, decode tokens/s and end-to-end seconds of one path on one batch."
     inputs, _ = engine.prepare(batch)
@@ -131,6 +135,7 @@ def run_bench(engine, new_tokens:int=64, batches:tuple=(1, 4), image_size:tuple=
     return dict(model=engine.info['model'], device=dev, quantization=engine.info['quantization'], image_size=list(image_size),
                 load_seconds=engine.info['load_seconds'], captures=decoder.stats['captures'], results=rows)
 
+# %% ../nbs/61_bench.ipynb #13a4d0f6
 def format_table(report:dict) -> str:
     "The report as a text table."
     head = f"{report['model']} on {report['device']} ({report['quantization']}), image {report['image_size'][0]}x{report['image_size'][1]}"

@@ -14,8 +14,8 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict, SettingsError, YamlConfigSettingsSource
 
 # %% auto #0
-__all__ = ['request_id_var', 'Settings', 'model_choice', 'env_name', 'settings_table', 'ConfigError', 'load_settings',
-           'JsonFormatter', 'RequestIdFilter', 'setup_logging']
+__all__ = ['MIN_PIXELS', 'MAX_PIXELS', 'request_id_var', 'Settings', 'model_choice', 'env_name', 'settings_table', 'ConfigError',
+           'load_settings', 'JsonFormatter', 'RequestIdFilter', 'setup_logging']
 
 # %% ../nbs/00_config.ipynb #153c3dee
 def _env(name:str, env:str, default:Any, desc:str, **kw):
@@ -31,6 +31,9 @@ class _MappingEnvSource(EnvSettingsSource):
         super().__init__(settings_cls)
     def _load_env_vars(self): return self.environ
 
+# %% ../nbs/00_config.ipynb #d8abe3a7
+MIN_PIXELS, MAX_PIXELS = 4*28*28, 16384*28*28 # the processor's default pixel range
+
 # %% ../nbs/00_config.ipynb #51bcf76d
 class Settings(BaseSettings):
     "All qwen_vl settings; build with `load_settings` to get YAML and clear errors."
@@ -45,8 +48,8 @@ class Settings(BaseSettings):
     attn_implementation: Literal['auto', 'sdpa', 'eager', 'flash_attention_2'] = _env(
         'attn_implementation', 'QWEN_ATTN_IMPLEMENTATION', 'auto', 'Attention kernel; auto = flash_attention_2 when installed on CUDA, else sdpa')
     max_new_tokens: int = _env('max_new_tokens', 'QWEN_MAX_NEW_TOKENS', 512, 'Default answer length limit', ge=1, le=32768)
-    min_pixels: int = _env('min_pixels', 'QWEN_MIN_PIXELS', 4*28*28, 'Smallest image area the model sees (pixels)', ge=28*28)
-    max_pixels: int = _env('max_pixels', 'QWEN_MAX_PIXELS', 16384*28*28, 'Largest image area the model sees (pixels)', ge=28*28)
+    min_pixels: int = _env('min_pixels', 'QWEN_MIN_PIXELS', MIN_PIXELS, 'Smallest image area the model sees (pixels)', ge=28*28)
+    max_pixels: int = _env('max_pixels', 'QWEN_MAX_PIXELS', MAX_PIXELS, 'Largest image area the model sees (pixels)', ge=28*28)
     video_fps: float = _env('video_fps', 'QWEN_VIDEO_FPS', 2.0, 'Frames sampled per second of video', gt=0, le=30)
     video_max_pixels: int = _env('video_max_pixels', 'QWEN_VIDEO_MAX_PIXELS', 768*28*28, 'Largest area of one video frame', ge=28*28)
     video_total_pixels: int|None = _env('video_total_pixels', 'QWEN_VIDEO_TOTAL_PIXELS', None, 'Pixel budget for all frames of a video', ge=28*28)

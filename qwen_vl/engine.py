@@ -7,67 +7,22 @@ Docs: https://qwen-vl.github.io/qwen_vl/engine.html.md"""
 # %% ../nbs/13_engine.ipynb #064aae82
 from __future__ import annotations
 import logging, queue, threading, time
-from dataclasses import dataclass, field, asdict
-from typing import Iterator
 import torch
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from fastcore.basics import patch
 from transformers import StoppingCriteria, StoppingCriteriaList
 from transformers.generation.streamers import BaseStreamer
 from .config import Settings, load_settings
-from .inputs import InputError, VisualInfo, chat_messages, prepare_messages, use_video_reader
+from .errors import InputError
+from .generation import Engine, GenerationOptions, InferenceResult, generation_options, prefill, timings
+from .inputs import prepare_messages, use_video_reader
 from .loader import LoadedModel, load_model
 from .tracing import record_span, wall_clock
 
 # %% auto #0
-__all__ = ['log', 'MIN_TEMPERATURE', 'MAX_SEED', 'GenerationOptions', 'generation_options', 'InferenceResult', 'GenerationStream',
-           'UnifiedQwenInference', 'prefill', 'generate', 'generate_batch', 'stream', 'chat']
+__all__ = ['log', 'UnifiedQwenInference']
 
 # %% ../nbs/13_engine.ipynb #69d07b66
 log = logging.getLogger('qwen_vl.engine')
-
-# %% ../nbs/13_engine.ipynb #43f5d27f
-MIN_TEMPERATURE = 1e-5 # smaller positive temperatures decode greedily: logits / t would overflow to NaN probabilities (as vLLM)
-MAX_SEED = 2**63 - 1 # the largest seed torch takes
-
-class GenerationOptions(BaseModel):
-    "Per-request generation settings."
-    model_config = ConfigDict(extra='forbid')
-    max_new_tokens: int|None = Field(None, ge=1, le=32768, description='answer length limit (default: settings.max_new_tokens)')
-    min_new_tokens: int = Field(0, ge=0, le=32768, description='tokens to generate before a stop is allowed')
-    temperature: float = Field(0.0, ge=0, le=2, description='0 = greedy; >0 samples')
-    top_p: float = Field(1.0, gt=0, le=1, description='nucleus sampling mass')
-    top_k: int = Field(0, ge=0, le=1000, description='sample from the k most likely tokens; 0 = off')
-    repetition_penalty: float = Field(1.05, ge=0.5, le=2, description='>1 discourages repeating tokens')
-    seed: int|None = Field(None, ge=0, le=MAX_SEED, description='random seed for sampling')
-    stop: list[str] = Field(default_factory=list, max_length=8, description='strings that end the answer')
-    @field_validator('temperature')
-    @classmethod
-    def _greedy_below_min(cls, v): return 0.0 if 0 < v < MIN_TEMPERATURE else v
-
-def generation_options(options:GenerationOptions|dict|None=None, **kw) -> GenerationOptions:
-    "Validated options from an object, a dict and/or keywords; `InputError` naming the bad field otherwise."
-    d = (options.model_dump(exclude_unset=True) if isinstance(options, GenerationOptions) else dict(options or {})) | kw
-    try: return GenerationOptions(**d)
-    except ValidationError as e:
-        raise InputError('invalid generation settings: ' + '; '.join(
-            f"{'.'.join(map(str, err['loc']))} = {err.get('input')!r}: {err['msg']}" for err in e.errors())) from None
-
-# %% ../nbs/13_engine.ipynb #3f41df8f
-@dataclass
-class InferenceResult:
-    "The answer to one request, with what the layers above need."
-    text: str
-    finish_reason: str # 'stop', 'length' or 'cancelled'
-    prompt_tokens: int
-    completion_tokens: int
-    visuals: list[VisualInfo]
-    timings: dict = field(default_factory=dict)
-    decode_path: str = 'hf' # 'hf' (`generate`), 'fast' (static-cache steps) or 'fast-cuda-graph'
-    token_ids: list[int] = field(default_factory=list, repr=False)
-    def to_dict(self) -> dict:
-        "JSON-ready form (without token ids)."
-        d = asdict(self); d.pop('token_ids')
-        return d
 
 # %% ../nbs/13_engine.ipynb #7a412b80
 class _TokenStreamer(BaseStreamer):
@@ -89,42 +44,16 @@ class _TokenStreamer(BaseStreamer):
     def end(self):
         if self.q is not None and self.pending: self._emit(final=True)
 
+# %% ../nbs/13_engine.ipynb #966ca9b3
 class _Cancel(StoppingCriteria):
     "Stop every sequence once `event` is set."
     def __init__(self, event:threading.Event): self.event = event
     def __call__(self, input_ids, scores, **kw):
         return torch.full((input_ids.shape[0],), self.event.is_set(), dtype=torch.bool, device=input_ids.device)
 
-# %% ../nbs/13_engine.ipynb #d96541c4
-class GenerationStream:
-    "Text pieces of one generation as they are decoded; `.result` when done; `.cancel()` to stop."
-    def __init__(self, start):
-        self.q, self.cancelled, self.result, self.error = queue.Queue(), threading.Event(), None, None
-        def run():
-            try: self.result = start(self.q, self.cancelled)
-            except BaseException as e: self.error = e
-            finally: self.q.put(None)
-        self.thread = threading.Thread(target=run, daemon=True, name='qwen-vl-generate')
-        self.thread.start()
-    def cancel(self): self.cancelled.set()
-    def __iter__(self) -> Iterator[str]:
-        if getattr(self, '_consumed', False): return iter(())  # a finished stream yields nothing more
-        return self._pieces()
-    def _pieces(self):
-        self._consumed = True
-        try:
-            while (piece := self.q.get()) is not None: yield piece
-        finally:
-            if self.thread.is_alive(): self.cancel()
-            if threading.current_thread() is not self.thread: self.thread.join()  # a reader dropped in that thread can't wait for itself
-        if self.error is not None: raise self.error
-    def text(self) -> str:
-        "Consume the stream and return the whole text."
-        return ''.join(self)
-
 # %% ../nbs/13_engine.ipynb #2b7748c1
-class UnifiedQwenInference:
-    "Qwen2.5-VL inference: generate, stream, batch; reports sizes, token counts and timings."
+class UnifiedQwenInference(Engine):
+    "The local engine: Qwen2.5-VL with transformers, on `generate` or the fast decode path; reports sizes, token counts and timings."
     def __init__(self,
                  settings:Settings|None=None, # what to load and the defaults (default: `load_settings()`)
                  loaded:LoadedModel|None=None, # an already loaded model to use instead
@@ -136,7 +65,7 @@ class UnifiedQwenInference:
         eos = self.model.generation_config.eos_token_id
         self.eos_ids = set(eos if isinstance(eos, list) else [eos]) | {self.tokenizer.eos_token_id}
         self.pad_id = self.tokenizer.pad_token_id
-        self._fast = None
+        self.fast = self._fast_decoder() # the fast path's `FastDecoder`, or None when `generate` decodes
 
     @property
     def info(self) -> dict:
@@ -146,66 +75,81 @@ class UnifiedQwenInference:
                     dtype=str(lm.dtype).removeprefix('torch.'), attn_implementation=lm.options.get('attn_implementation'),
                     load_seconds=round(lm.load_seconds, 2), memory_gib=lm.memory_gib, decode_path=self.decode_path)
 
-    def close(self):
-        "Stop the fast decoder's thread and free its cache (before this engine's model is replaced)."
-        if self._fast: self._fast.close()
+# %% ../nbs/13_engine.ipynb #6af65d2e
+@patch
+def close(self:UnifiedQwenInference):
+    "Stop the fast decoder's thread and free its cache (before this engine's model is replaced)."
+    if self.fast: self.fast.close()
 
-    @property
-    def decode_path(self) -> str:
-        "'hf', or the fast path's name ('fast', 'fast-cuda-graph'), as the `decode` setting and the hardware decide."
-        if self.settings.decode == 'hf' or (self.settings.decode == 'auto' and self.loaded.device.type != 'cuda'): return 'hf'
-        if self._fast is None:
-            from qwen_vl.fastpath import FastDecoder, fast_path_unsupported
-            why = fast_path_unsupported(self.model)
-            if why: log.warning('fast decode unavailable (%s); using generate', why)
-            self._fast = False if why else FastDecoder(self.model, self.tokenizer, self.eos_ids, self.pad_id, slots=self.settings.decode_slots,
-                                                        cuda_graphs=self.settings.cuda_graphs, lock=self.loaded.lock)
-        return self._fast.path if self._fast else 'hf'
+# %% ../nbs/13_engine.ipynb #0a0bce85
+@patch
+def _fast_decoder(self:UnifiedQwenInference):
+    "The fast path's decoder when the `decode` setting and the hardware ask for it and the model allows it, else None."
+    s = self.settings
+    if s.decode == 'hf' or (s.decode == 'auto' and self.loaded.device.type != 'cuda'): return None
+    from qwen_vl.fastpath import FastDecoder, fast_path_unsupported
+    if why := fast_path_unsupported(self.model): log.warning('fast decode unavailable (%s); using generate', why); return None
+    return FastDecoder(self.model, self.tokenizer, self.eos_ids, self.pad_id, slots=s.decode_slots, cuda_graphs=s.cuda_graphs, lock=self.loaded.lock)
 
-    def prepare(self, batch:list[list[dict]]):
-        "Model inputs for a batch of conversations, and each conversation's `VisualInfo`s."
-        from qwen_vl_utils import process_vision_info
-        prepared = [prepare_messages(m, self.settings) for m in batch]
-        convs, infos = [p[0] for p in prepared], [p[1] for p in prepared]
-        texts = [self.processor.apply_chat_template(c, tokenize=False, add_generation_prompt=not prefill(c), continue_final_message=bool(prefill(c)))
-                 for c in convs]
-        use_video_reader()
-        try: images, videos, vkw = process_vision_info(convs, return_video_kwargs=True, return_video_metadata=True)
-        except InputError: raise
-        except (ValueError, AssertionError, RuntimeError) as e: raise InputError(f'could not prepare images/videos: {e}') from None
-        if videos:
-            videos, metas = map(list, zip(*videos)); vkw['video_metadata'] = metas
-            videos = [v.to(torch.uint8) for v in videos]  # whole numbers 0..255: the same pixels in a quarter of the memory
-        inputs = self.processor(text=texts, images=images, videos=videos, padding=True, return_tensors='pt', **vkw)
-        self._fill_sizes(infos, inputs, vkw.get('video_metadata') or [])
-        return inputs.to(self.model.device), infos
+# %% ../nbs/13_engine.ipynb #872439b3
+@patch(as_prop=True)
+def decode_path(self:UnifiedQwenInference) -> str:
+    "'hf', or the fast path's name ('fast', 'fast-cuda-graph')."
+    return self.fast.path if self.fast else 'hf'
 
-    def _fill_sizes(self, infos, inputs, metas):
-        patch = self.processor.image_processor.patch_size
-        grids = {'image': iter(inputs.get('image_grid_thw', [])), 'video': iter(inputs.get('video_grid_thw', []))}
-        metas = iter(metas)
-        for info in (i for conv in infos for i in conv):
-            t, h, w = (int(x) for x in next(grids[info.kind]))
-            info.input_size = (w*patch, h*patch)
-            if info.kind == 'video':
-                m = next(metas); get = lambda k: getattr(m, k) if hasattr(m, k) else m[k]
-                info.frames = len(get('frames_indices'))
-                info.fps = round(float(get('fps')) * info.frames / max(float(get('total_num_frames')), 1), 3)
-                if info.original_size == (0, 0): info.original_size = info.input_size
+# %% ../nbs/13_engine.ipynb #463691d5
+@patch(as_prop=True)
+def memory_gib(self:UnifiedQwenInference) -> float: return self.loaded.memory_gib or 0.0
 
-# %% ../nbs/13_engine.ipynb #9ff1259a
-def prefill(conv:list[dict]) -> str:
-    "The partial assistant answer a conversation ends with, or ''."
-    last = conv[-1] if conv else {}
-    return last['content'] if last.get('role') == 'assistant' and isinstance(last.get('content'), str) else ''
+# %% ../nbs/13_engine.ipynb #4daf5f11
+@patch(as_prop=True)
+def parallel(self:UnifiedQwenInference) -> int:
+    "The fast path's slots decode together; `generate` runs one request at a time."
+    return self.fast.slots if self.fast else 1
+
+# %% ../nbs/13_engine.ipynb #800ef6cd
+@patch
+def prepare(self:UnifiedQwenInference, batch:list[list[dict]]):
+    "Model inputs for a batch of conversations, and each conversation's `VisualInfo`s."
+    from qwen_vl_utils import process_vision_info
+    prepared = [prepare_messages(m, self.settings) for m in batch]
+    convs, infos = [p[0] for p in prepared], [p[1] for p in prepared]
+    texts = [self.processor.apply_chat_template(c, tokenize=False, add_generation_prompt=not prefill(c), continue_final_message=bool(prefill(c)))
+             for c in convs]
+    use_video_reader()
+    try: images, videos, vkw = process_vision_info(convs, return_video_kwargs=True, return_video_metadata=True)
+    except InputError: raise
+    except (ValueError, AssertionError, RuntimeError) as e: raise InputError(f'could not prepare images/videos: {e}') from None
+    if videos:
+        videos, metas = map(list, zip(*videos)); vkw['video_metadata'] = metas
+        videos = [v.to(torch.uint8) for v in videos]  # whole numbers 0..255: the same pixels in a quarter of the memory
+    inputs = self.processor(text=texts, images=images, videos=videos, padding=True, return_tensors='pt', **vkw)
+    self._fill_sizes(infos, inputs, vkw.get('video_metadata') or [])
+    return inputs.to(self.model.device), infos
+
+# %% ../nbs/13_engine.ipynb #400c1add
+@patch
+def _fill_sizes(self:UnifiedQwenInference, infos, inputs, metas):
+    patch = self.processor.image_processor.patch_size
+    grids = {'image': iter(inputs.get('image_grid_thw', [])), 'video': iter(inputs.get('video_grid_thw', []))}
+    metas = iter(metas)
+    for info in (i for conv in infos for i in conv):
+        t, h, w = (int(x) for x in next(grids[info.kind]))
+        info.input_size = (w*patch, h*patch)
+        if info.kind == 'video':
+            m = next(metas); get = lambda k: getattr(m, k) if hasattr(m, k) else m[k]
+            info.frames = len(get('frames_indices'))
+            info.fps = round(float(get('fps')) * info.frames / max(float(get('total_num_frames')), 1), 3)
+            if info.original_size == (0, 0): info.original_size = info.input_size
 
 # %% ../nbs/13_engine.ipynb #e002d4f9
+@patch
 @torch.inference_mode()
 def _generate(self:UnifiedQwenInference, inputs, o:GenerationOptions, streamer, cancel:threading.Event|None):
     "Decode prepared inputs; the new tokens of each row, the token limit and the decode path that ran."
     limit, path = o.max_new_tokens or self.settings.max_new_tokens, self.decode_path
-    if path != 'hf' and inputs['input_ids'].shape[0] <= self._fast.slots:
-        return self._fast.generate(inputs, o, limit, streamer, cancel), limit, path
+    if self.fast and inputs['input_ids'].shape[0] <= self.fast.slots:
+        return self.fast.generate(inputs, o, limit, streamer, cancel), limit, path
     kw = dict(max_new_tokens=limit, min_new_tokens=o.min_new_tokens or None,
               repetition_penalty=o.repetition_penalty, streamer=streamer, pad_token_id=self.pad_id)
     if o.temperature > 0:
@@ -216,9 +160,10 @@ def _generate(self:UnifiedQwenInference, inputs, o:GenerationOptions, streamer, 
     if cancel is not None: kw['stopping_criteria'] = StoppingCriteriaList([_Cancel(cancel)])
     with self.loaded.lock: out = self.model.generate(**inputs, **kw)  # Qwen2.5-VL keeps `rope_deltas` on the model between calls
     return out[:, inputs['input_ids'].shape[1]:].tolist(), limit, 'hf'
-UnifiedQwenInference._generate = _generate
+
 
 # %% ../nbs/13_engine.ipynb #cce05fe3
+@patch
 def _finish(self:UnifiedQwenInference, row:list[int], limit:int, o:GenerationOptions, cancelled:bool):
     "Text, finish reason and token ids of one generated row."
     n = next((i + 1 for i, t in enumerate(row) if t in self.eos_ids), None)
@@ -228,68 +173,31 @@ def _finish(self:UnifiedQwenInference, row:list[int], limit:int, o:GenerationOpt
     if cut >= 0: text = text[:cut]
     reason = 'stop' if n or cut >= 0 else 'cancelled' if cancelled else 'length' if len(ids) >= limit else 'stop'
     return text, reason, ids
-UnifiedQwenInference._finish = _finish
+
 
 # %% ../nbs/13_engine.ipynb #b5c893aa
-def _run(self:UnifiedQwenInference, batch, options, q=None, cancel=None) -> list[InferenceResult]:
+@patch
+def run_batch(self:UnifiedQwenInference,
+              batch:list[list[dict]], # conversations in the cookbook format
+              options:GenerationOptions, # validated generation settings
+              pieces:queue.Queue|None=None, # where a one-conversation batch puts its text pieces
+              cancel:threading.Event|None=None) -> list[InferenceResult]: # set to stop at the next token
     "Prepare, generate and finish a batch of conversations."
     o = generation_options(options)
     t0 = time.perf_counter(); wall = wall_clock(t0, time.time())
     inputs, infos = self.prepare(batch)
     t1 = time.perf_counter()
-    streamer = _TokenStreamer(self.tokenizer, q)
+    streamer = _TokenStreamer(self.tokenizer, pieces)
     rows, limit, path = self._generate(inputs, o, streamer, cancel)
     t2 = time.perf_counter()
-    cancelled = bool(cancel and cancel.is_set())
-    prompt_lens = inputs['attention_mask'].sum(dim=1).tolist()
-    results = []
+    cancelled, prompt_lens, results = bool(cancel and cancel.is_set()), inputs['attention_mask'].sum(dim=1).tolist(), []
     for row, vis, plen, conv in zip(rows, infos, prompt_lens, batch):
         text, reason, ids = self._finish(row, limit, o, cancelled)
-        text = prefill(conv) + text
-        tf = streamer.t_first or t2
-        timings = dict(preprocess_s=round(t1 - t0, 4), ttft_s=round(tf - t1, 4), decode_s=round(t2 - tf, 4), total_s=round(t2 - t0, 4),
-                       decode_tokens_per_s=round((len(ids) - 1) / (t2 - tf), 2) if len(ids) > 1 and t2 > tf else None)
-        results.append(InferenceResult(text, reason, int(plen), len(ids), vis, timings, decode_path=path, token_ids=ids))
+        results.append(InferenceResult(prefill(conv) + text, reason, int(plen), len(ids), vis, timings(t0, t1, streamer.t_first, t2, len(ids)),
+                                       decode_path=path, token_ids=ids))
     tf = streamer.t_first or t2
     record_span('qwen_vl.preprocess', wall(t0), wall(t1), batch=len(batch), visuals=sum(map(len, infos)))
     record_span('qwen_vl.prefill', wall(t1), wall(tf), prompt_tokens=int(inputs['input_ids'].shape[1]))
     record_span('qwen_vl.decode', wall(tf), wall(t2), decode_path=path, completion_tokens=sum(r.completion_tokens for r in results))
     log.info('generated', extra=dict(batch=len(results), completion_tokens=[r.completion_tokens for r in results], total_s=round(t2 - t0, 3), decode_path=path))
     return results
-UnifiedQwenInference._run = _run
-
-# %% ../nbs/13_engine.ipynb #ac619a64
-def generate(self:UnifiedQwenInference,
-             messages:list[dict], # one conversation in the cookbook format
-             options:GenerationOptions|dict|None=None, # generation settings
-             **kw) -> InferenceResult: # generation settings as keywords
-    "Answer one conversation."
-    return self._run([messages], generation_options(options, **kw))[0]
-
-def generate_batch(self:UnifiedQwenInference,
-                   batch:list[list[dict]], # several conversations
-                   options:GenerationOptions|dict|None=None, **kw) -> list[InferenceResult]:
-    "Answer several conversations in one batched `generate` call."
-    if not batch: return []
-    return self._run(batch, generation_options(options, **kw))
-
-def stream(self:UnifiedQwenInference,
-           messages:list[dict], # one conversation
-           options:GenerationOptions|dict|None=None, **kw) -> GenerationStream:
-    "Answer one conversation as a stream of text pieces."
-    o = generation_options(options, **kw)
-    return GenerationStream(lambda q, ev: self._run([messages], o, q, ev)[0])
-
-def chat(self:UnifiedQwenInference,
-         prompt:str, # the question
-         images:list=(), # image paths/URLs/PIL images
-         videos:list=(), # video paths or frame lists
-         system:str|None=None, # system prompt
-         stream:bool=False, # return a `GenerationStream` instead of a result
-         **kw):
-    "Ask about some images/videos without building messages by hand."
-    msgs = chat_messages(prompt, images=list(images), videos=list(videos), system=system)
-    return self.stream(msgs, **kw) if stream else self.generate(msgs, **kw)
-
-UnifiedQwenInference.generate, UnifiedQwenInference.generate_batch = generate, generate_batch
-UnifiedQwenInference.stream, UnifiedQwenInference.chat = stream, chat

@@ -19,6 +19,7 @@ def text_config_of(model):
     "The language model's config of `model` (its `text_config`, or the config itself)."
     return getattr(model.config, 'text_config', model.config)
 
+# %% ../nbs/11_fastgen.ipynb #45dd4bd2
 class StaticKV:
     "Keys and values of every layer in fixed tensors of `slots` sequences × `length` positions."
     def __init__(self, model, slots:int, length:int):
@@ -162,6 +163,7 @@ def generated(st:DecodeState, slots:torch.Tensor) -> list[list[int]]:
     counts = st.count[slots].tolist()
     return [r[:n] for r, n in zip(st.out[slots, :max(counts, default=0)].tolist(), counts)]
 
+# %% ../nbs/11_fastgen.ipynb #d7ae5858
 @torch.inference_mode()
 def static_generate(model, inputs, max_new_tokens:int, eos_ids:list[int], pad_id:int, repetition_penalty:float=1.0,
                     min_new_tokens:int=0, temperature:float=0.0, top_p:float=1.0, top_k:int=0) -> torch.Tensor:

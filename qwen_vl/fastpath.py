@@ -22,6 +22,7 @@ __all__ = ['log', 'fast_path_unsupported', 'FastDecoder', 'NotCapturable', 'step
 # %% ../nbs/12_fastpath.ipynb #e54b6210
 log = logging.getLogger('qwen_vl.fastpath')
 
+# %% ../nbs/12_fastpath.ipynb #c53200c0
 def fast_path_unsupported(model) -> str|None:
     "Why the fast decode step can't run `model`, or None when it can."
     lm = getattr(getattr(model, 'model', None), 'language_model', None)
@@ -30,6 +31,7 @@ def fast_path_unsupported(model) -> str|None:
     if not all(hasattr(lm.layers[0].self_attn, n) for n in ('q_proj', 'k_proj', 'v_proj', 'o_proj')): return 'unknown attention layout'
     return None
 
+# %% ../nbs/12_fastpath.ipynb #dc065ac4
 def _pow2(n:int, lo:int=1) -> int:
     "The smallest power of two ≥ `n` and ≥ `lo`."
     p = lo
@@ -110,10 +112,10 @@ def _loop(self:FastDecoder):
                 log.exception('fast decode step failed; failing the running requests')
                 self._fail_running(e)
 
+# %% ../nbs/12_fastpath.ipynb #72d87c5d
 def _fail_running(self:FastDecoder, e:BaseException):
     for job in {j for j, _ in self.jobs.values()}: job.error = e; job.finished.set()
     self.jobs.clear(); self.st = None; self.graphs.clear()
-
 FastDecoder._loop, FastDecoder._fail_running = _loop, _fail_running
 
 # %% ../nbs/12_fastpath.ipynb #c415cdf8
@@ -138,6 +140,7 @@ def _admit_waiting(self:FastDecoder):
             log.warning('fast path could not admit a request: %s', e)
             job.error = e; job.finished.set()
 
+# %% ../nbs/12_fastpath.ipynb #dc250bad
 def _admit(self:FastDecoder, job:_Job, free:list[int]):
     if self.st is None or self.st.kv.length < job.need:
         self.st, self.graphs = None, {}
@@ -155,7 +158,6 @@ def _admit(self:FastDecoder, job:_Job, free:list[int]):
     self.stats['most_active'] = max(self.stats['most_active'], len(self.jobs))
     if job.streamer is not None: job.streamer.put(job.inputs['input_ids'][0])  # the prompt, as `generate` sends it
     self._deliver([job])
-
 FastDecoder._admit_waiting, FastDecoder._admit = _admit_waiting, _admit
 
 # %% ../nbs/12_fastpath.ipynb #9e188a57
@@ -170,11 +172,11 @@ def _decode_group(self:FastDecoder):
     self.stats['steps'] += steps
     self._deliver(list({j: None for j, _ in self.jobs.values()}))
 
+# %% ../nbs/12_fastpath.ipynb #76b00e2b
 def _replay(self:FastDecoder, b:int, span:int, sampling:bool):
     g = (self.graphs.get((b, span, sampling)) or self._capture(b, span, sampling)) if self.use_graphs else None
     if g is not None: g.replay()
     else: step(self.model, self.st, b, span, sampling)
-
 FastDecoder._decode_group, FastDecoder._replay = _decode_group, _replay
 
 # %% ../nbs/12_fastpath.ipynb #623f354b
@@ -213,6 +215,7 @@ def _cut_at_stop(self:FastDecoder, row:list[int], new:list[int], stops:list[str]
     k = next(k for k in range(1, len(new) + 1) if any(s in text(row + new[:k]) for s in stops))
     return new[:k], True
 
+# %% ../nbs/12_fastpath.ipynb #6a68312e
 def _deliver(self:FastDecoder, jobs:list[_Job]):
     st = self.st
     slots = torch.cat([j.slots for j in jobs])
@@ -232,21 +235,23 @@ def _deliver(self:FastDecoder, jobs:list[_Job]):
             job.closed[i] = done or cancelled
         if all(job.closed): self._finish(job)
 
+# %% ../nbs/12_fastpath.ipynb #e036cb00
 def _finish(self:FastDecoder, job:_Job):
     self.st.free(job.slots)
     for s in job.slots.tolist(): self.jobs.pop(s, None)
     if job.streamer is not None: job.streamer.end()
     job.finished.set()
-
 FastDecoder._cut_at_stop, FastDecoder._deliver, FastDecoder._finish = _cut_at_stop, _deliver, _finish
 
 # %% ../nbs/12_fastpath.ipynb #ad31e2b8
 class NotCapturable(RuntimeError):
     "An operation a CUDA graph can't hold: it waits for the host or reads a tensor from outside the decode state."
 
+# %% ../nbs/12_fastpath.ipynb #e7932bda
 _HOST_WAITS = {'item', '_local_scalar_dense', 'nonzero', 'masked_select', 'equal', 'is_nonzero', 'allclose', '_unique2',
                'unique_dim', 'unique_consecutive', 'lift_fresh', 'lift_fresh_copy', 'repeat_interleave'}
 
+# %% ../nbs/12_fastpath.ipynb #39c11319
 class _StepTrace(TorchDispatchMode):
     def __init__(self, fixed:set):
         super().__init__(); self.fixed, self.made, self.ops, self.n = fixed, {}, [], 0
@@ -276,6 +281,7 @@ class _StepTrace(TorchDispatchMode):
         self.ops.append(desc)
         return out
 
+# %% ../nbs/12_fastpath.ipynb #2e25eca0
 def step_trace(model, st:DecodeState, b:int, span:int, sampling:bool, fn=step) -> list[tuple]:
     "Run `fn(model, st, b, span, sampling)` once eagerly; its operations as a CUDA graph would record them."
     state = [v for v in vars(st).values() if isinstance(v, torch.Tensor)] + st.kv.k + st.kv.v + [st.kv.valid]

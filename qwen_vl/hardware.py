@@ -17,6 +17,7 @@ __all__ = ['GiB', 'PARAMS_B', 'BYTES_PER_PARAM', 'OVERHEAD_GIB', 'RANKED', 'GPUI
 # %% ../nbs/01_hardware.ipynb #635ee198
 GiB = 1024**3
 
+# %% ../nbs/01_hardware.ipynb #98429386
 @dataclass
 class GPUInfo:
     "One CUDA device."
@@ -27,6 +28,7 @@ class GPUInfo:
     compute_capability: str
     bf16: bool
 
+# %% ../nbs/01_hardware.ipynb #cc86b153
 def detect_gpus() -> list[GPUInfo]:
     "The CUDA devices visible to this process (empty without a GPU)."
     if not torch.cuda.is_available(): return []
@@ -42,6 +44,7 @@ PARAMS_B = {'3B': dict(total=3.75, vision=0.67, merger=0.04, embed=0.62), '7B': 
 BYTES_PER_PARAM = {'none': 2.0, '8bit': 1.1, '4bit': 0.6}
 OVERHEAD_GIB = {'3B': 1.5, '7B': 2.0}
 
+# %% ../nbs/01_hardware.ipynb #890dcb30
 def estimate_memory_gib(
     model_size:str, # '3B' or '7B'
     quantization:str='none', # 'none', '8bit' or '4bit'
@@ -58,6 +61,7 @@ def estimate_memory_gib(
 # %% ../nbs/01_hardware.ipynb #bd27aead
 RANKED = [('7B', 'none'), ('7B', '8bit'), ('3B', 'none'), ('7B', '4bit'), ('3B', '8bit'), ('3B', '4bit')]
 
+# %% ../nbs/01_hardware.ipynb #a95836be
 @dataclass
 class Recommendation:
     "The configuration to run and why."
@@ -68,6 +72,7 @@ class Recommendation:
     reason: str
     fits: dict
 
+# %% ../nbs/01_hardware.ipynb #372ababd
 def recommend(
     gpus:list[GPUInfo]|None=None, # devices to plan for (default: `detect_gpus()`)
     headroom:float=0.9, # fraction of free memory we allow ourselves
@@ -96,6 +101,7 @@ def model_size_of(model_id:str) -> str|None:
     m = re.search(r'(?<![0-9])([37])B(?![a-z0-9])', str(model_id), re.I)
     return m.group(1).upper() + 'B' if m else None
 
+# %% ../nbs/01_hardware.ipynb #46329675
 def fit_problem(model_id:str, # hub id or path of the model to load
                 quantization:str, # 'none', '8bit' or '4bit'
                 gpus:list[GPUInfo]|None=None, # default: `detect_gpus()`

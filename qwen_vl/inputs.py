@@ -12,18 +12,16 @@ from pathlib import Path
 from urllib.parse import urlparse
 from PIL import Image, ImageOps, UnidentifiedImageError
 from .config import Settings, load_settings
+from .errors import InputError, LimitError
 
 # %% auto #0
 __all__ = ['MAX_FETCH_BYTES', 'VIDEO_SAMPLING', 'DEEP_MODES', 'IMAGE_MODEL_BYTES', 'DECODE_BYTES', 'FRAME_BYTES', 'VIDEO_READER',
-           'CONTROL_TOKEN', 'LONE_SURROGATE', 'InputError', 'check_url', 'LimitError', 'fetch_url', 'load_image',
-           'probe_video', 'make_test_video', 'video_defaults', 'VideoPlan', 'video_plan', 'image_decoded_bytes',
-           'video_decoded_bytes', 'MediaBudget', 'read_video', 'use_video_reader', 'VisualInfo', 'model_input_size',
-           'plain_text', 'prepare_messages', 'chat_messages']
+           'CONTROL_TOKEN', 'LONE_SURROGATE', 'check_url', 'fetch_url', 'load_image', 'probe_video', 'make_test_video',
+           'video_defaults', 'VideoPlan', 'video_plan', 'image_decoded_bytes', 'video_decoded_bytes', 'MediaBudget',
+           'read_video', 'use_video_reader', 'VisualInfo', 'model_input_size', 'plain_text', 'prepare_messages',
+           'chat_messages', 'check_count', 'check_request']
 
 # %% ../nbs/05_inputs.ipynb #f1934e2d
-class InputError(ValueError):
-    "A message, image or video the engine can't accept; the text says what is wrong and what is allowed."
-
 def check_url(
     url:str, # an http(s) URL from a message
     allowed_hosts:list[str], # hosts that may be fetched; ['*'] allows any
@@ -35,14 +33,10 @@ def check_url(
     raise InputError(f"remote URLs are not allowed for host {u.hostname!r}; send the file itself (a data URL or an upload), "
                      f"or allow the host in the settings (allowed_url_hosts / QWEN_ALLOWED_URL_HOSTS, now {allowed_hosts})")
 
-# %% ../nbs/05_inputs.ipynb #49debf77
-class LimitError(InputError):
-    "Input over one of the size limits (frame size, frames sampled, decoded bytes): answered with HTTP 413."
-    status = 413
-
 # %% ../nbs/05_inputs.ipynb #d1ee9f2a
 MAX_FETCH_BYTES = 50_000_000
 
+# %% ../nbs/05_inputs.ipynb #f0e97d51
 class _CheckedRedirects(urllib.request.HTTPRedirectHandler):
     "Follow a redirect only to a host that may be fetched too."
     def __init__(self, allowed_hosts:list[str]): super().__init__(); self.allowed_hosts = allowed_hosts
@@ -50,6 +44,7 @@ class _CheckedRedirects(urllib.request.HTTPRedirectHandler):
         check_url(newurl, self.allowed_hosts)
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
+# %% ../nbs/05_inputs.ipynb #7a128a1f
 def fetch_url(
     url:str, # an http(s) URL
     allowed_hosts:list[str], # hosts that may be fetched — the URL's and every redirect's
@@ -64,6 +59,7 @@ def fetch_url(
     if len(data) > max_bytes: raise InputError(f"{url[:100]!r} is larger than {max_bytes / 1e6:g} MB")
     return data
 
+# %% ../nbs/05_inputs.ipynb #94effd49
 def _local_path(src:str) -> Path:
     p = Path(src[7:] if src.startswith('file://') else src).expanduser()
     if not p.is_file(): raise InputError(f"file not found: {str(p)!r}")
@@ -101,6 +97,7 @@ def _frame_count(path:Path) -> int:
     import av
     with av.open(str(path)) as c: return sum(1 for pkt in c.demux(c.streams.video[0]) if pkt.size)
 
+# %% ../nbs/05_inputs.ipynb #9225e28e
 def probe_video(
     path:str|Path, # a video file
     max_frame_pixels:int|None=None, # refuse frames larger than this (read from the container, before any frame is decoded)
@@ -149,6 +146,7 @@ def make_test_video(
 VIDEO_SAMPLING = ('fps', 'nframes', 'video_start', 'video_end', 'min_pixels', 'max_pixels', 'total_pixels',
                   'resized_height', 'resized_width', 'min_frames', 'max_frames')
 
+# %% ../nbs/05_inputs.ipynb #cb6665e6
 def video_defaults(
     item:dict, # a video item
     settings:Settings, # the sampling defaults
@@ -160,6 +158,7 @@ def video_defaults(
     if settings.video_total_pixels: new.setdefault('total_pixels', settings.video_total_pixels)
     return new
 
+# %% ../nbs/05_inputs.ipynb #021c4725
 def _check_sampling(item:dict):
     "Raise `InputError` naming a video sampling option qwen-vl-utils would fail on."
     for k in VIDEO_SAMPLING:
@@ -190,6 +189,7 @@ class VideoPlan:
     @property
     def decoded_bytes(self) -> int: return video_decoded_bytes(self)
 
+# %% ../nbs/05_inputs.ipynb #4b04f09d
 def video_plan(
     item:dict, # a video item with its sampling options (`fps`/`nframes`, `video_start`/`video_end`, pixel caps)
     meta:dict, # the video's `probe_video`
@@ -234,6 +234,7 @@ IMAGE_MODEL_BYTES = 48 # per pixel the model sees of an image: the resized RGB i
 DECODE_BYTES = 32 # per pixel of a video's frame size: the one frame being decoded and resized
 FRAME_BYTES = 40 # per pixel the model sees, per sampled frame: uint8 RGB and the processor's three float32 copies
 
+# %% ../nbs/05_inputs.ipynb #cd350bc5
 def image_decoded_bytes(
     size:tuple, # (width, height), from the header
     mode:str, # Pillow's mode, from the header
@@ -244,6 +245,7 @@ def image_decoded_bytes(
     convert = 0 if mode == 'RGB' else _PIXEL_BYTES.get(mode, 4) + {'P': 5, 'PA': 5, 'LA': 5, 'RGBA': 1}.get(mode, 1 if mode in DEEP_MODES else 0)
     return w * h * (convert + 4 + 4) + model_pixels * IMAGE_MODEL_BYTES
 
+# %% ../nbs/05_inputs.ipynb #6c14ba6f
 def _model_pixels(size:tuple, min_pixels:int, max_pixels:int) -> int:
     "Pixels of the image qwen-vl-utils resizes an image of `size` to."
     from qwen_vl_utils import smart_resize
@@ -251,6 +253,7 @@ def _model_pixels(size:tuple, min_pixels:int, max_pixels:int) -> int:
     except (ValueError, AssertionError): return min(size[0] * size[1], max_pixels)  # refused later, with the reason
     return h * w
 
+# %% ../nbs/05_inputs.ipynb #fbd6e72f
 def video_decoded_bytes(plan:VideoPlan) -> int:
     "Bytes a video holds from its container to the model: one frame decoded at a time, every sampled frame at the model's size."
     (sw, sh), (w, h) = plan.source_size, plan.size
@@ -290,6 +293,7 @@ class MediaBudget:
 # %% ../nbs/05_inputs.ipynb #b8392069
 VIDEO_READER = 'qwen_vl'
 
+# %% ../nbs/05_inputs.ipynb #db532082
 def read_video(ele:dict) -> tuple:
     "qwen-vl-utils' reader of a video file, with PyAV: (frames as a uint8 TCHW tensor at the model's size, metadata, sample fps)."
     import av, torch
@@ -313,6 +317,7 @@ def read_video(ele:dict) -> tuple:
     meta = dict(fps=plan.fps, frames_indices=plan.indices, total_num_frames=plan.span, video_backend='pyav')
     return out, meta, plan.sample_fps
 
+# %% ../nbs/05_inputs.ipynb #8bb65b15
 def use_video_reader():
     "Make `read_video` qwen-vl-utils' video reader (unless FORCE_QWENVL_VIDEO_READER names another) and its fallback for a missing torchvision reader."
     import torchvision.io
@@ -356,6 +361,7 @@ def model_input_size(
     h, w = smart_resize(size[1], size[0], factor=factor, min_pixels=min_pixels, max_pixels=max_pixels)
     return (min(w, 200 * h), min(h, 200 * w))
 
+# %% ../nbs/05_inputs.ipynb #b35a412e
 def _prepare_image(item:dict, s:Settings, budget:MediaBudget) -> tuple[dict, VisualInfo]:
     src = item['image'] if 'image' in item else _url_of(item.get('image_url'))
     if src is None: raise InputError("an image item needs an 'image' (or 'image_url') value")
@@ -368,6 +374,7 @@ def _prepare_image(item:dict, s:Settings, budget:MediaBudget) -> tuple[dict, Vis
         if max(w, h) == 200 * min(w, h): new['resized_width'], new['resized_height'] = w, h  # cut back to 200:1: say so
     return new, VisualInfo('image', img.size)
 
+# %% ../nbs/05_inputs.ipynb #6e447b8d
 def _frames_plan(item:dict, size:tuple, n:int) -> VideoPlan:
     "The plan of a video given as `n` frames of `size`: qwen-vl-utils resizes each as an image, pads to an even count, resizes all."
     from qwen_vl_utils import vision_process as vp
@@ -378,6 +385,7 @@ def _frames_plan(item:dict, size:tuple, n:int) -> VideoPlan:
     item = {k: v for k, v in item.items() if k not in ('fps', 'video_start', 'video_end', 'min_frames', 'max_frames')} | {'nframes': n}
     return video_plan(item, dict(width=w, height=h, fps=2.0, frames=n))
 
+# %% ../nbs/05_inputs.ipynb #cc4fc00b
 def _prepare_video(item:dict, s:Settings, budget:MediaBudget) -> tuple[dict, VisualInfo]:
     src = item['video'] if 'video' in item else _url_of(item.get('video_url'))
     if src is None: raise InputError("a video item needs a 'video' (or 'video_url') value")
@@ -448,3 +456,21 @@ def chat_messages(
     content = [{'type': 'image', 'image': i} for i in images] + [{'type': 'video', 'video': v} for v in videos]
     msgs = ([{'role': 'system', 'content': system}] if system else []) + list(history)
     return msgs + [{'role': 'user', 'content': content + [{'type': 'text', 'text': prompt}]}]
+
+# %% ../nbs/05_inputs.ipynb #601382bf
+def check_count(kind:str, # 'image' or 'video'
+                n:int, # how many the request holds (so far)
+                settings:Settings): # `max_images`, `max_videos`
+    "`InputError` when a request holds more images or videos than the settings allow."
+    most, env = (settings.max_images, 'QWEN_MAX_IMAGES') if kind == 'image' else (settings.max_videos, 'QWEN_MAX_VIDEOS')
+    if n > most: raise InputError(f'too many {kind}s: at most {most} per request ({env})')
+
+# %% ../nbs/05_inputs.ipynb #dbc4c423
+def check_request(messages:list[dict], # chat messages in the cookbook format
+                  settings:Settings): # `max_images`, `max_videos`, `max_prompt_chars`
+    "`InputError` for too many images or videos, `LimitError` (413) for more text than `max_prompt_chars`."
+    items = [p for m in messages if isinstance(m.get('content'), list) for p in m['content'] if isinstance(p, dict)]
+    for kind in ('image', 'video'): check_count(kind, sum(_item_kind(p) == kind for p in items), settings)
+    chars = sum(len(m['content']) for m in messages if isinstance(m.get('content'), str)) + sum(len(str(p.get('text') or '')) for p in items)
+    if chars > settings.max_prompt_chars:
+        raise LimitError(f'the messages hold {chars:,} characters of text; the limit is {settings.max_prompt_chars:,} (QWEN_MAX_PROMPT_CHARS)')

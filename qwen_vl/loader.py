@@ -77,6 +77,7 @@ def _cpu_repacks_4bit() -> bool:
     except Exception: return False
     return bool(has_avx512bf16())
 
+# %% ../nbs/03_loader.ipynb #707def25
 def unquantizable_modules(
     config, # the model's `Qwen2_5_VLConfig` (e.g. `AutoConfig.from_pretrained(source)`)
     quantization:str, # 'none', '4bit' or '8bit'
@@ -86,7 +87,7 @@ def unquantizable_modules(
     "Names of the linear layers of `config`'s model that bitsandbytes can't quantize in `quantization`."
     if quantization != '4bit': return []
     from transformers import Qwen2_5_VLForConditionalGeneration
-    with torch.device('meta'): model = Qwen2_5_VLForConditionalGeneration._from_config(config)
+    with torch.device('meta'): model = Qwen2_5_VLForConditionalGeneration(config)
     def bad(m): return m.in_features < blocksize or (cpu_repack and (m.in_features % blocksize > 0 or m.out_features % 32 > 0))
     return [k for k, m in model.named_modules() if isinstance(m, torch.nn.Linear) and bad(m)]
 
@@ -144,14 +145,17 @@ class LoadedModel:
     @property
     def dtype(self): return self.model.dtype
 
+# %% ../nbs/03_loader.ipynb #ec27c4f8
 _CACHE: dict = {}
 _LOCK = threading.Lock()
 
+# %% ../nbs/03_loader.ipynb #6d45acc5
 def cache_key(s:Settings) -> tuple:
     "What identifies a loaded model: everything that changes the weights or the processor."
     return (s.model_id, s.quantization, s.quantize_vision, s.device_map, s.dtype, s.attn_implementation, s.min_pixels, s.max_pixels,
             tuple(sorted((s.max_memory or {}).items())))
 
+# %% ../nbs/03_loader.ipynb #004444c2
 def clear_model_cache():
     "Drop the cached model and free its memory."
     _CACHE.clear(); gc.collect()

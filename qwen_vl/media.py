@@ -11,18 +11,15 @@ from pathlib import Path
 import psutil
 from PIL import Image, ImageOps
 from .config import Settings, load_settings
-from .inputs import DEEP_MODES, InputError, LimitError, MediaBudget, fetch_url, probe_video, video_defaults, video_plan
+from .errors import InputError, LimitError, MediaError
+from .inputs import DEEP_MODES, MediaBudget, check_count, fetch_url, probe_video, video_defaults, video_plan
+from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['IMAGE_FORMATS', 'VIDEO_CONTAINERS', 'ALLOWED_IMAGES', 'ALLOWED_VIDEOS', 'REQUEST_PREFIX', 'MediaError',
-           'decode_data_url', 'data_url', 'RequestFiles', 'open_image_bytes', 'MediaResolver',
-           'clean_stale_request_files']
+__all__ = ['IMAGE_FORMATS', 'VIDEO_CONTAINERS', 'ALLOWED_IMAGES', 'ALLOWED_VIDEOS', 'REQUEST_PREFIX', 'decode_data_url',
+           'data_url', 'RequestFiles', 'open_image_bytes', 'MediaResolver', 'clean_stale_request_files']
 
 # %% ../nbs/06_media.ipynb #444db4de
-class MediaError(InputError):
-    "A rejected upload; `status` is the HTTP status to answer with."
-    def __init__(self, msg:str, status:int=400): super().__init__(msg); self.status = status
-
 IMAGE_FORMATS = {'JPEG': 'JPEG', 'MPO': 'JPEG', 'PNG': 'PNG', 'WEBP': 'WebP', 'BMP': 'BMP', 'GIF': 'GIF', 'TIFF': 'TIFF'}
 VIDEO_CONTAINERS = {'mov,mp4,m4a,3gp,3g2,mj2': 'mp4/mov', 'matroska,webm': 'mkv/webm', 'avi': 'avi'}
 ALLOWED_IMAGES = 'JPEG, PNG, WebP, BMP, GIF (first frame), TIFF'
@@ -46,8 +43,10 @@ def data_url(data:bytes, mime:str='image/png') -> str:
 # %% ../nbs/06_media.ipynb #41106e90
 REQUEST_PREFIX = 'qwen-vl-req-'
 
+# %% ../nbs/06_media.ipynb #b45ef818
 def _host() -> str: return re.sub(r'[^A-Za-z0-9]', '', socket.gethostname())[:40] or 'host'
 
+# %% ../nbs/06_media.ipynb #e11925e2
 class RequestFiles:
     "A private temporary folder for one request's files, removed on exit, and the `budget` of the request's media."
     def __init__(self, settings:Settings|None=None):
@@ -63,33 +62,35 @@ class RequestFiles:
         if self.path: shutil.rmtree(self.path, ignore_errors=True)
         return False
 
-    def add_video(self,
-                  data:bytes, # the upload
-                  name:str='video', # the file's name in the folder (numbered)
-                  options:dict|None=None, # the video's sampling options, to charge its frames now (`{}`: the settings' defaults)
-                 ) -> str:
-        "Write untrusted video bytes here and return the path once they prove to be an allowed, playable video within the limits."
-        s = self.settings
-        if not data: raise MediaError('the video is empty (0 bytes)')
-        if len(data) > s.max_video_mb * 1e6: raise MediaError(f'the video is {len(data)/1e6:.1f} MB; the limit is {s.max_video_mb:g} MB', 413)
-        p = self.path / f'{name}-{len(list(self.path.iterdir()))}'
-        p.write_bytes(data)
-        import av
-        try:
-            with av.open(str(p)) as c: fmt = c.format.name
-        except Exception: raise MediaError(f'not a video we can read; allowed: {ALLOWED_VIDEOS}', 415) from None
-        if fmt not in VIDEO_CONTAINERS: raise MediaError(f'video container {fmt!r} is not allowed; allowed: {ALLOWED_VIDEOS}', 415)
-        try: meta = probe_video(p, s.max_video_frame_pixels)
+# %% ../nbs/06_media.ipynb #f9447545
+@patch
+def add_video(self:RequestFiles,
+              data:bytes, # the upload
+              name:str='video', # the file's name in the folder (numbered)
+              options:dict|None=None, # the video's sampling options, to charge its frames now (`{}`: the settings' defaults)
+             ) -> str:
+    "Write untrusted video bytes here and return the path once they prove to be an allowed, playable video within the limits."
+    s = self.settings
+    if not data: raise MediaError('the video is empty (0 bytes)')
+    if len(data) > s.max_video_mb * 1e6: raise MediaError(f'the video is {len(data)/1e6:.1f} MB; the limit is {s.max_video_mb:g} MB', 413)
+    p = self.path / f'{name}-{len(list(self.path.iterdir()))}'
+    p.write_bytes(data)
+    import av
+    try:
+        with av.open(str(p)) as c: fmt = c.format.name
+    except Exception: raise MediaError(f'not a video we can read; allowed: {ALLOWED_VIDEOS}', 415) from None
+    if fmt not in VIDEO_CONTAINERS: raise MediaError(f'video container {fmt!r} is not allowed; allowed: {ALLOWED_VIDEOS}', 415)
+    try: meta = probe_video(p, s.max_video_frame_pixels)
+    except LimitError as e: raise MediaError(str(e), 413) from None
+    except InputError as e:  # without our temp path in it: the client needn't know where files are kept
+        raise MediaError(f"the video is damaged or has no frames ({str(e).replace(repr(str(p)), 'the upload')})") from None
+    if meta['duration'] and meta['duration'] > s.max_video_seconds:
+        raise MediaError(f"the video lasts {meta['duration']:.0f} s; the limit is {s.max_video_seconds:g} s", 413)
+    if options is not None:
+        try: self.budget.video(video_plan(video_defaults({'video': str(p), **options}, s), meta))
         except LimitError as e: raise MediaError(str(e), 413) from None
-        except InputError as e:  # without our temp path in it: the client needn't know where files are kept
-            raise MediaError(f"the video is damaged or has no frames ({str(e).replace(repr(str(p)), 'the upload')})") from None
-        if meta['duration'] and meta['duration'] > s.max_video_seconds:
-            raise MediaError(f"the video lasts {meta['duration']:.0f} s; the limit is {s.max_video_seconds:g} s", 413)
-        if options is not None:
-            try: self.budget.video(video_plan(video_defaults({'video': str(p), **options}, s), meta))
-            except LimitError as e: raise MediaError(str(e), 413) from None
-            except InputError as e: raise MediaError(str(e)) from None
-        return str(p)
+        except InputError as e: raise MediaError(str(e)) from None
+    return str(p)
 
 # %% ../nbs/06_media.ipynb #255182eb
 def _to_8bit(img:Image.Image) -> Image.Image:
@@ -105,6 +106,7 @@ def _to_8bit(img:Image.Image) -> Image.Image:
         out[y:y + 256] = a.astype(np.uint32) * 255 // 65535 if sixteen else np.clip(a.astype(np.float32) * scale, 0, 255)
     return Image.fromarray(out)
 
+# %% ../nbs/06_media.ipynb #6eb470ca
 def _to_rgb(img:Image.Image) -> Image.Image:
     if img.mode in DEEP_MODES: img = _to_8bit(img)
     if img.mode == 'P': img = img.convert('RGBA')
@@ -113,6 +115,7 @@ def _to_rgb(img:Image.Image) -> Image.Image:
         bg = Image.new('RGB', img.size, 'white'); bg.paste(rgba, mask=rgba.getchannel('A')); return bg
     return img if img.mode == 'RGB' else img.convert('RGB')
 
+# %% ../nbs/06_media.ipynb #ce903c86
 def open_image_bytes(
     data:bytes, # the upload
     settings:Settings|None=None, # the limits
@@ -158,12 +161,12 @@ class MediaResolver:
     def image_bytes(self, data:bytes):
         "A checked image from uploaded bytes, counted against the request's limit."
         self.n_images += 1
-        if self.n_images > self.s.max_images: raise MediaError(f'too many images: at most {self.s.max_images} per request')
+        check_count('image', self.n_images, self.s)
         return open_image_bytes(data, self.s, self.files)
     def video_bytes(self, data:bytes) -> str:
         "A checked video file from uploaded bytes, counted against the request's limit."
         self.n_videos += 1
-        if self.n_videos > self.s.max_videos: raise MediaError(f'too many videos: at most {self.s.max_videos} per request')
+        check_count('video', self.n_videos, self.s)
         return self.files.add_video(data, options=self.video_options)
     def image(self, url:str): return self.image_bytes(self._bytes(url, 'image'))
     def video(self, url:str) -> str: return self.video_bytes(self._bytes(url, 'video'))
@@ -172,6 +175,7 @@ class MediaResolver:
 # %% ../nbs/06_media.ipynb #261fefe4
 _REQUEST_DIR = re.compile(rf'{REQUEST_PREFIX}(?P<host>[A-Za-z0-9]+)-(?P<pid>\d+)-[A-Za-z0-9_]+')
 
+# %% ../nbs/06_media.ipynb #430dc01d
 def clean_stale_request_files(
     settings:Settings|None=None, # where request folders are made (`temp_dir`, default: the system temp folder)
     max_age:float=3600, # seconds after which a folder no process of this host claims is removed

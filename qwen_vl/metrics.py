@@ -15,6 +15,7 @@ __all__ = ['LATENCY_BUCKETS', 'TOKEN_BUCKETS', 'Metrics']
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 7.5, 10, 15, 20, 30, 45, 60, 90, 120, 300)
 TOKEN_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.15, 0.25, 0.5, 1.0)
 
+# %% ../nbs/40_metrics.ipynb #eda68fe3
 class Metrics:
     "The service's Prometheus metrics, in a registry of their own."
     def __init__(self):

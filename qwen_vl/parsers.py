@@ -19,6 +19,7 @@ __all__ = ['find_fenced', 'finite', 'loads_lenient', 'Parsed', 'extract_json', '
 # %% ../nbs/20_parsers.ipynb #4464d281
 _FENCE = re.compile(r'```[ \t]*([\w+-]*)[ \t]*\n(.*?)(?:```|\Z)', re.S)
 
+# %% ../nbs/20_parsers.ipynb #364f96ba
 def find_fenced(text:str, lang:str|None=None, strict:bool=False) -> tuple[str|None, bool]:
     "Body of the first fenced block (preferring language `lang`; only that one if `strict`) and whether its closing fence is missing."
     blocks = [(m.group(1).lower(), m.group(2), not m.group(0).endswith('```')) for m in _FENCE.finditer(text or '')]
@@ -27,6 +28,7 @@ def find_fenced(text:str, lang:str|None=None, strict:bool=False) -> tuple[str|No
             if want is None or l == want: return body, open_
     return None, False
 
+# %% ../nbs/20_parsers.ipynb #b5d3220f
 def finite(obj:Any) -> Any:
     "`obj` with every float that is not finite (NaN, Infinity, 1e400) replaced by None, at any depth."
     if isinstance(obj, float): return obj if math.isfinite(obj) else None
@@ -34,6 +36,7 @@ def finite(obj:Any) -> Any:
     if isinstance(obj, list): return [finite(v) for v in obj]
     return obj
 
+# %% ../nbs/20_parsers.ipynb #120f9343
 def loads_lenient(s:str) -> Any:
     "JSON from `s`, repairing trailing commas, quotes and truncation when strict parsing fails; None if hopeless; no non-finite numbers."
     try: return finite(json.loads(s))
@@ -50,6 +53,7 @@ class Parsed:
     warnings: list[str] = field(default_factory=list)
     prose: str = '' # text outside the structured part (e.g. "There are 12 items in the image.")
 
+# %% ../nbs/20_parsers.ipynb #fc6abd67
 def extract_json(text:str) -> Parsed:
     "The JSON value in an answer (fenced or bare), as `Parsed(items=[value])`."
     body, truncated = find_fenced(text, 'json')
@@ -93,6 +97,7 @@ class Box:
     def to_original(self, input_size, original_size):
         self.bbox = map_box(self.input_bbox, input_size, original_size); return self
 
+# %% ../nbs/20_parsers.ipynb #4577ba3a
 def read_numbers(v, n:int) -> tuple|None:
     "`v` as a tuple of `n` floats (from a list or a space/comma separated string), else None."
     if isinstance(v, str): v = re.split(r'[\s,]+', v.strip(' []()'))
@@ -105,12 +110,14 @@ def read_numbers(v, n:int) -> tuple|None:
 _TEXT_KEYS, _LABEL_KEYS = ('text_content', 'text', 'content'), ('label', 'name', 'category', 'object')
 _PLAIN_BOX = re.compile(r'^\s*\(?(-?\d+(?:\.\d+)?)\s*,\s*(-?\d+(?:\.\d+)?)\s*,\s*(-?\d+(?:\.\d+)?)\s*,\s*(-?\d+(?:\.\d+)?)\)?\s*(.*?)\s*$')
 
+# %% ../nbs/20_parsers.ipynb #d763c7c8
 def _dicts(obj) -> list:
     if isinstance(obj, dict):
         inner = [v for v in obj.values() if isinstance(v, list) and v and all(isinstance(x, dict) for x in v)]
         return inner[0] if len(inner) == 1 and not any(k in obj for k in ('bbox_2d', 'bbox', 'point_2d')) else [obj]
     return [x for x in obj if isinstance(x, dict)] if isinstance(obj, list) else []
 
+# %% ../nbs/20_parsers.ipynb #f3c6ac6e
 def parse_boxes(text:str) -> Parsed:
     "Boxes from a grounding / text-spotting answer (JSON `bbox_2d` items or `x1,y1,x2,y2 label` lines)."
     p = extract_json(text)
@@ -139,9 +146,11 @@ class Point:
     def to_original(self, input_size, original_size):
         self.point = map_point(self.input_point, input_size, original_size); return self
 
+# %% ../nbs/20_parsers.ipynb #7bf0f0e9
 _XML_POINTS = re.compile(r'<points?\b([^>]*)>(.*?)</points?>', re.S)
 _ATTR = re.compile(r'(\w+)\s*=\s*"([^"]*)"')
 
+# %% ../nbs/20_parsers.ipynb #1f5984be
 def parse_points(text:str) -> Parsed:
     "Points from JSON `point_2d` items or `<points x1= y1= ...>` tags."
     res = Parsed()
@@ -182,6 +191,7 @@ def parse_tool_calls(text:str) -> Parsed:
 # %% ../nbs/20_parsers.ipynb #984ee0b3
 _TS = r'(?:\d+:)?\d+:\d+(?:\.\d+)?|\d+(?:\.\d+)?'
 
+# %% ../nbs/20_parsers.ipynb #958b72d6
 def parse_timestamp(s) -> float|None:
     "Seconds from `12.5`, `'12.5s'`, `'01:32.40'` or `'1:02:03'`; None if unreadable (or negative, or not finite)."
     if isinstance(s, bool): return None
@@ -192,6 +202,7 @@ def parse_timestamp(s) -> float|None:
         t = sum(float(v) * 60**i for i, v in enumerate(reversed(m.group(1).split(':'))))
     return round(t, 3) if math.isfinite(t) and t >= 0 else None
 
+# %% ../nbs/20_parsers.ipynb #799c7059
 def parse_time_spans(text:str) -> list[tuple[float, float]]:
     "Every `start - end` (or `start to end`) span in `text`, in seconds."
     spans = []
@@ -208,6 +219,7 @@ class Event:
     end: float
     description: str = ''
 
+# %% ../nbs/20_parsers.ipynb #976c9ce4
 def parse_events(text:str) -> Parsed:
     "Video events from a JSON list (`start_time`/`end_time`/`description`) or from `start - end` spans in prose."
     p = extract_json(text)

@@ -18,6 +18,7 @@ __all__ = ['VOID', 'Node', 'html_tree', 'DocElement', 'clean_html', 'to_markdown
 # %% ../nbs/21_qwenvl_html.ipynb #69d830b7
 VOID = {'img', 'br', 'hr', 'meta', 'link', 'input', 'source', 'col', 'area', 'base', 'wbr'}
 
+# %% ../nbs/21_qwenvl_html.ipynb #9337d3ba
 @dataclass
 class Node:
     "An HTML element: tag, attributes, children (Nodes and strings)."
@@ -28,6 +29,7 @@ class Node:
         "All text inside, whitespace collapsed."
         return re.sub(r'\s+', ' ', ''.join(c if isinstance(c, str) else ' ' + c.text() + ' ' for c in self.children)).strip()
 
+# %% ../nbs/21_qwenvl_html.ipynb #07498440
 class _TreeBuilder(HTMLParser):
     def __init__(self):
         super().__init__(convert_charrefs=True); self.root = Node('root'); self.stack = [self.root]
@@ -40,6 +42,7 @@ class _TreeBuilder(HTMLParser):
             if self.stack[i].tag == tag: del self.stack[i:]; return
     def handle_data(self, data): self.stack[-1].children.append(data)
 
+# %% ../nbs/21_qwenvl_html.ipynb #ca539d40
 def html_tree(html:str) -> Node:
     "Parse `html` into a `Node` tree."
     b = _TreeBuilder(); b.feed(html or ''); b.close(); return b.root
@@ -56,6 +59,7 @@ class DocElement:
     def to_original(self, input_size, original_size):
         self.bbox = map_box(self.input_bbox, input_size, original_size); return self
 
+# %% ../nbs/21_qwenvl_html.ipynb #ee9f3887
 def _walk(node, parent_box=None):
     for c in node.children:
         if isinstance(c, str): continue
@@ -82,12 +86,14 @@ def _table_md(n:Node) -> str:
     lines = ['| ' + ' | '.join([c.text().replace('|', '\\|') for c in r] + [''] * (width - len(r))) + ' |' for r in cells]
     return '\n'.join(lines[:1] + ['|' + ' --- |' * width] + lines[1:])
 
+# %% ../nbs/21_qwenvl_html.ipynb #0eac9689
 def _all(n:Node, tag:str):
     for c in n.children:
         if isinstance(c, Node):
             if c.tag == tag: yield c
             yield from _all(c, tag)
 
+# %% ../nbs/21_qwenvl_html.ipynb #3ce126ba
 def _render(n:Node) -> str:
     if n.tag == 'root': return ''.join(c if isinstance(c, str) else _render(c) for c in n.children)
     attrs = ''.join(f' {k}="{escape(v)}"' for k, v in n.attrs.items())
@@ -99,6 +105,7 @@ _SKIP = {'head', 'script', 'style', 'title', 'meta'}
 _BLOCK = {'p', 'div', 'section', 'article', 'header', 'footer', 'main', 'nav', 'body', 'html', 'ul', 'ol', 'li',
           'blockquote', 'figure', 'figcaption', 'caption', 'span', 'a', 'b', 'strong', 'i', 'em', 'aside'}
 
+# %% ../nbs/21_qwenvl_html.ipynb #e721ad43
 def _md_blocks(n:Node, out:list):
     for c in n.children:
         if isinstance(c, str):
@@ -115,6 +122,7 @@ def _md_blocks(n:Node, out:list):
         elif c.tag in ('p', 'figcaption', 'caption') or 'caption' in cls: out.append(c.text())
         else: _md_blocks(c, out)
 
+# %% ../nbs/21_qwenvl_html.ipynb #fe0ccedd
 def to_markdown(tree:Node) -> str:
     "Markdown for an HTML tree."
     out = []; _md_blocks(tree, out)
@@ -130,6 +138,7 @@ class ParsedDocument:
     warnings: list
     prose: str = ''
 
+# %% ../nbs/21_qwenvl_html.ipynb #1e1c6a8d
 def parse_html(text:str) -> ParsedDocument:
     "Parse a (QwenVL) HTML answer, fenced or bare."
     body, truncated = find_fenced(text, 'html')

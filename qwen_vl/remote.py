@@ -1,4 +1,4 @@
-"""`RemoteEngine`: the engine's surface over any OpenAI-compatible server that serves Qwen2.5-VL — vLLM, SGLang or another `qwen-vl serve` — so tasks, the service, the app and the dashboard run unchanged on a serving cluster.
+"""`RemoteEngine`: the `Engine` contract over any OpenAI-compatible server that serves Qwen2.5-VL — vLLM, SGLang or another `qwen-vl serve` — so tasks, the service, the app and the dashboard run unchanged on a serving cluster.
 
 Docs: https://qwen-vl.github.io/qwen_vl/remote.html.md"""
 
@@ -6,28 +6,21 @@ Docs: https://qwen-vl.github.io/qwen_vl/remote.html.md"""
 
 # %% ../nbs/14_remote.ipynb #b4b54a7c
 from __future__ import annotations
-import io, json, logging, threading, time
+import io, json, logging, queue, threading, time
 import httpx
+from fastcore.basics import patch
 from PIL import Image
-from .config import Settings
-from .engine import GenerationOptions, InferenceResult, UnifiedQwenInference, generation_options, prefill
-from .inputs import InputError, VisualInfo, prepare_messages
+from .config import MAX_PIXELS, MIN_PIXELS, Settings
+from .errors import InputError, RemoteFailed, RemoteUnavailable, ServiceError
+from .generation import Engine, GenerationOptions, InferenceResult, generation_options, prefill, timings
+from .inputs import VisualInfo, model_input_size, prepare_messages
 from .media import data_url
-from .service import ServiceError
 
 # %% auto #0
-__all__ = ['log', 'RETRY_STATUS', 'RemoteUnavailable', 'RemoteFailed', 'wire_messages', 'RemoteEngine', 'engine_for']
+__all__ = ['log', 'RETRY_STATUS', 'wire_messages', 'RemoteEngine']
 
 # %% ../nbs/14_remote.ipynb #8a22cad8
 log = logging.getLogger('qwen_vl.remote')
-
-class RemoteUnavailable(ServiceError):
-    "The remote engine can't be reached, or keeps answering that it is busy."
-    status, type, code = 503, 'service_unavailable', 'remote_unavailable'
-
-class RemoteFailed(ServiceError):
-    "The remote engine answered with something other than an answer."
-    status, type, code = 502, 'server_error', 'bad_gateway'
 
 # %% ../nbs/14_remote.ipynb #8ded9d0b
 def _image_url(img:Image.Image) -> str:
@@ -35,12 +28,13 @@ def _image_url(img:Image.Image) -> str:
     img.save(buf, 'PNG', compress_level=1)
     return data_url(buf.getvalue(), 'image/png')
 
+# %% ../nbs/14_remote.ipynb #1eb930c7
 def _input_size(item:dict, size:tuple) -> tuple:
-    from qwen_vl_utils import smart_resize
-    if 'resized_height' in item and 'resized_width' in item: h, w = smart_resize(item['resized_height'], item['resized_width'], factor=28)
-    else: h, w = smart_resize(size[1], size[0], factor=28, min_pixels=item['min_pixels'], max_pixels=item['max_pixels'])
-    return (w, h)
+    "The size the server's processor resizes an image to: `resized_width`/`height` when asked, else within the item's pixel range."
+    if 'resized_height' in item and 'resized_width' in item: return model_input_size((item['resized_width'], item['resized_height']), MIN_PIXELS, MAX_PIXELS)
+    return model_input_size(size, item['min_pixels'], item['max_pixels'])
 
+# %% ../nbs/14_remote.ipynb #f939b269
 def wire_messages(messages:list[dict], settings:Settings) -> tuple[list[dict], list[VisualInfo]]:
     "OpenAI chat messages for `messages`, and one `VisualInfo` per image/video (images with their model-input size)."
     conv, infos = prepare_messages(messages, settings)
@@ -62,10 +56,12 @@ def wire_messages(messages:list[dict], settings:Settings) -> tuple[list[dict], l
     return out, infos
 
 # %% ../nbs/14_remote.ipynb #59cc06bf
-class RemoteEngine:
-    "The engine surface (`_run`, `generate`, `stream`, ...) over an OpenAI-compatible server."
+class RemoteEngine(Engine):
+    "The `Engine` over an OpenAI-compatible server."
     decode_path = 'remote'
-    def __init__(self, settings:Settings, client:httpx.Client|None=None):
+    def __init__(self, settings:Settings, # `remote_url`, `remote_model`, `remote_api_key`, retries and timeout
+                 progress=None, # unused: nothing loads here
+                 client:httpx.Client|None=None): # the HTTP client to use (default: one with the key and timeout)
         self.settings = s = settings
         self.url = s.remote_url.rstrip('/')
         headers = {'Authorization': f'Bearer {s.remote_api_key}'} if s.remote_api_key else {}
@@ -87,9 +83,16 @@ class RemoteEngine:
         return dict(model=self.model, source=self.url, backend='remote', quantization=None, device='remote', dtype=None,
                     attn_implementation=None, load_seconds=0.0, memory_gib=0.0, decode_path='remote', served=self.served)
 
+    @property
+    def parallel(self) -> int:
+        "The server batches what it gets: the service sends it `decode_slots` requests at once."
+        return self.settings.decode_slots
+
 # %% ../nbs/14_remote.ipynb #c077cc87
 RETRY_STATUS = (429, 502, 503, 504)
 
+# %% ../nbs/14_remote.ipynb #cfd0e08e
+@patch
 def _request(self:RemoteEngine, method:str, path:str, stream:bool=False, **kw) -> httpx.Response:
     "One HTTP call to the remote, retried while it is unreachable or busy; a response with status 200."
     s, last = self.settings, None
@@ -110,9 +113,8 @@ def _request(self:RemoteEngine, method:str, path:str, stream:bool=False, **kw) -
         raise RemoteFailed(f'the remote engine at {self.url} answered HTTP {r.status_code}: {msg}')
     raise RemoteUnavailable(f'the remote engine at {self.url} is unavailable after {s.remote_retries + 1} tries: {last[0]}', retry_after=5)
 
-RemoteEngine._request = _request
-
 # %% ../nbs/14_remote.ipynb #7eb7269a
+@patch
 def _body(self:RemoteEngine, wire:list, o:GenerationOptions, conv:list) -> dict:
     s = self.settings
     body = dict(model=self.model, messages=wire, stream=True, stream_options={'include_usage': True},
@@ -124,6 +126,7 @@ def _body(self:RemoteEngine, wire:list, o:GenerationOptions, conv:list) -> dict:
     if prefill(conv): body.update(continue_final_message=True, add_generation_prompt=False)
     return body
 
+# %% ../nbs/14_remote.ipynb #d7ef5c5b
 def _events(r:httpx.Response):
     "The JSON objects of a server-sent event stream, until `[DONE]`."
     for line in r.iter_lines():
@@ -132,9 +135,8 @@ def _events(r:httpx.Response):
         if data == '[DONE]': return
         yield json.loads(data)
 
-RemoteEngine._body = _body
-
 # %% ../nbs/14_remote.ipynb #6b48c49d
+@patch
 def _one(self:RemoteEngine, conv:list, o:GenerationOptions, q=None, cancel:threading.Event|None=None) -> InferenceResult:
     "Answer one conversation on the remote."
     t0 = time.perf_counter()
@@ -159,22 +161,16 @@ def _one(self:RemoteEngine, conv:list, o:GenerationOptions, q=None, cancel:threa
     t2 = time.perf_counter()
     text, n = ''.join(pieces), usage.get('completion_tokens') or len(pieces)
     text = prefill(conv) + text  # the server sends only the continuation (vLLM's `continue_final_message`)
-    tf = tf or t2
-    timings = dict(preprocess_s=round(t1 - t0, 4), ttft_s=round(tf - t1, 4), decode_s=round(t2 - tf, 4), total_s=round(t2 - t0, 4),
-                   decode_tokens_per_s=round((n - 1) / (t2 - tf), 2) if n > 1 and t2 > tf else None)
     return InferenceResult(text, reason if reason in ('stop', 'length', 'cancelled') else 'stop', int(usage.get('prompt_tokens') or 0), int(n),
-                           infos, timings, decode_path='remote')
+                           infos, timings(t0, t1, tf, t2, n), decode_path='remote')
 
-def _run(self:RemoteEngine, batch:list, options, q=None, cancel=None) -> list[InferenceResult]:
+# %% ../nbs/14_remote.ipynb #6c633d06
+@patch
+def run_batch(self:RemoteEngine,
+              batch:list[list[dict]], # conversations in the cookbook format
+              options:GenerationOptions, # validated generation settings
+              pieces:queue.Queue|None=None, # where a one-conversation batch puts its text pieces
+              cancel:threading.Event|None=None) -> list[InferenceResult]: # set to stop at the next piece
     "Answer a batch of conversations (one request each) on the remote."
     o = generation_options(options)
-    return [self._one(conv, o, q if len(batch) == 1 else None, cancel) for conv in batch]
-
-RemoteEngine._one, RemoteEngine._run = _one, _run
-RemoteEngine.generate, RemoteEngine.generate_batch = UnifiedQwenInference.generate, UnifiedQwenInference.generate_batch
-RemoteEngine.stream, RemoteEngine.chat = UnifiedQwenInference.stream, UnifiedQwenInference.chat
-
-# %% ../nbs/14_remote.ipynb #5ae11ace
-def engine_for(settings:Settings, progress=None):
-    "The engine for `settings.backend`: `UnifiedQwenInference` (local) or `RemoteEngine`."
-    return RemoteEngine(settings) if settings.backend == 'remote' else UnifiedQwenInference(settings, progress=progress)
+    return [self._one(conv, o, pieces if len(batch) == 1 else None, cancel) for conv in batch]

@@ -22,6 +22,7 @@ from .config import model_choice, request_id_var
 from .inputs import InputError
 from .media import ALLOWED_IMAGES, ALLOWED_VIDEOS, IMAGE_FORMATS, VIDEO_CONTAINERS
 from .tracing import span, trace_id, tracing_enabled
+from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['audit_log', 'SAFE_REQUEST_ID', 'access_log', 'SYSTEM_DIRS', 'IMAGE_EXTS', 'VIDEO_EXTS', 'HUB_ID', 'hash_key',
@@ -56,6 +57,7 @@ class KeyChecker:
         for e in self.digests: ok |= hmac.compare_digest(d, e)  # no early exit: every entry is compared
         return d.hex()[:8] if ok else None
 
+# %% ../nbs/42_security.ipynb #e7d49b41
 def bearer(authorization:str|None) -> str|None:
     "The key sent as `Authorization: Bearer <key>`, if any."
     a = authorization or ''
@@ -77,6 +79,7 @@ class Refusal:
         if text: return PlainTextResponse(self.message, self.status, headers=h)
         return JSONResponse({'error': {'message': self.message, 'type': self.type, 'param': None, 'code': self.code}}, self.status, headers=h)
 
+# %% ../nbs/42_security.ipynb #fd2bf437
 class RateLimiter:
     "Sliding-window limits per caller: requests per minute and tokens per minute."
     def __init__(self, rpm:int=0, tpm:int=0, window:float=60.0, clock=time.monotonic):
@@ -84,61 +87,74 @@ class RateLimiter:
         self._requests: dict[str, deque] = {}; self._tokens: dict[str, deque] = {}
         self._held: dict[str, int] = {} # tokens reserved by requests still running
         self._lock = threading.Lock()
-    @property
-    def enabled(self) -> bool: return bool(self.rpm or self.tpm)
 
-    def _trim(self, now:float):
-        for book in (self._requests, self._tokens):
-            for k in list(book):
-                q = book[k]
-                while q and q[0][0] <= now - self.window: q.popleft()
-                if not q: del book[k]
+# %% ../nbs/42_security.ipynb #6fbd08c3
+@patch(as_prop=True)
+def enabled(self:RateLimiter) -> bool: return bool(self.rpm or self.tpm)
 
-    def admit(self, caller:str) -> float|None:
-        "None if `caller` may make a request now (and count it), else the seconds until it may."
-        if not self.enabled: return None
-        with self._lock:
-            now = self.clock(); self._trim(now)
-            reqs, toks = self._requests.get(caller, deque()), self._tokens.get(caller, deque())
-            if self.rpm and len(reqs) >= self.rpm: return reqs[len(reqs) - self.rpm][0] + self.window - now
-            spent = sum(n for _, n in toks)
-            if self.tpm and spent >= self.tpm:
-                for t, n in toks:  # wait until enough of the spent tokens leave the window
-                    spent -= n
-                    if spent < self.tpm: return t + self.window - now
-            self._requests.setdefault(caller, deque()).append((now, 1))
-            return None
+# %% ../nbs/42_security.ipynb #02825304
+@patch
+def _trim(self:RateLimiter, now:float):
+    for book in (self._requests, self._tokens):
+        for k in list(book):
+            q = book[k]
+            while q and q[0][0] <= now - self.window: q.popleft()
+            if not q: del book[k]
 
-    def spend(self, caller:str, tokens:int):
-        "Count `tokens` used by a request of `caller` that just ended."
-        if not self.tpm or not tokens: return
-        with self._lock: self._tokens.setdefault(caller, deque()).append((self.clock(), int(tokens)))
+# %% ../nbs/42_security.ipynb #eb254f2d
+@patch
+def admit(self:RateLimiter, caller:str) -> float|None:
+    "None if `caller` may make a request now (and count it), else the seconds until it may."
+    if not self.enabled: return None
+    with self._lock:
+        now = self.clock(); self._trim(now)
+        reqs, toks = self._requests.get(caller, deque()), self._tokens.get(caller, deque())
+        if self.rpm and len(reqs) >= self.rpm: return reqs[len(reqs) - self.rpm][0] + self.window - now
+        spent = sum(n for _, n in toks)
+        if self.tpm and spent >= self.tpm:
+            for t, n in toks:  # wait until enough of the spent tokens leave the window
+                spent -= n
+                if spent < self.tpm: return t + self.window - now
+        self._requests.setdefault(caller, deque()).append((now, 1))
+        return None
 
-    def reserve(self, caller:str, tokens:int) -> float|None:
-        "Hold `tokens` of `caller`'s budget for a request about to run: None if they fit beside what is spent and held, else the seconds to wait."
-        if not self.tpm: return None
-        with self._lock:
-            now = self.clock(); self._trim(now)
-            toks, held = self._tokens.get(caller, deque()), self._held.get(caller, 0)
-            spent = sum(n for _, n in toks)
-            if (spent or held) and spent + held + tokens > self.tpm:  # alone, a request larger than the budget may run
-                for t, n in toks:
-                    spent -= n
-                    if spent + held + tokens <= self.tpm or not (spent or held): return max(t + self.window - now, 1.0)
-                return 1.0  # only running requests hold the budget: they end soon
-            self._held[caller] = held + tokens
-            return None
+# %% ../nbs/42_security.ipynb #1e63342f
+@patch
+def spend(self:RateLimiter, caller:str, tokens:int):
+    "Count `tokens` used by a request of `caller` that just ended."
+    if not self.tpm or not tokens: return
+    with self._lock: self._tokens.setdefault(caller, deque()).append((self.clock(), int(tokens)))
 
-    def release(self, caller:str, tokens:int):
-        "Give back the `tokens` a request of `caller` held (it ended: `spend` counts what it used)."
-        if not self.tpm or not tokens: return
-        with self._lock:
-            if (left := self._held.get(caller, 0) - tokens) > 0: self._held[caller] = left
-            else: self._held.pop(caller, None)
+# %% ../nbs/42_security.ipynb #5d2eaa81
+@patch
+def reserve(self:RateLimiter, caller:str, tokens:int) -> float|None:
+    "Hold `tokens` of `caller`'s budget for a request about to run: None if they fit beside what is spent and held, else the seconds to wait."
+    if not self.tpm: return None
+    with self._lock:
+        now = self.clock(); self._trim(now)
+        toks, held = self._tokens.get(caller, deque()), self._held.get(caller, 0)
+        spent = sum(n for _, n in toks)
+        if (spent or held) and spent + held + tokens > self.tpm:  # alone, a request larger than the budget may run
+            for t, n in toks:
+                spent -= n
+                if spent + held + tokens <= self.tpm or not (spent or held): return max(t + self.window - now, 1.0)
+            return 1.0  # only running requests hold the budget: they end soon
+        self._held[caller] = held + tokens
+        return None
+
+# %% ../nbs/42_security.ipynb #b6ea40c0
+@patch
+def release(self:RateLimiter, caller:str, tokens:int):
+    "Give back the `tokens` a request of `caller` held (it ended: `spend` counts what it used)."
+    if not self.tpm or not tokens: return
+    with self._lock:
+        if (left := self._held.get(caller, 0) - tokens) > 0: self._held[caller] = left
+        else: self._held.pop(caller, None)
 
 # %% ../nbs/42_security.ipynb #5d49eb8d
 audit_log = logging.getLogger('qwen_vl.audit')
 
+# %% ../nbs/42_security.ipynb #eaf3477a
 @dataclass
 class AuditRecord:
     "What the audit log says about one request: never its content."
@@ -165,6 +181,7 @@ class AuditRecord:
         if outcome or self.outcome == '-': self.outcome = outcome or ('ok' if status < 400 else 'refused' if status < 500 else 'error')
         return self
 
+# %% ../nbs/42_security.ipynb #fb65ad3e
 def audit(rec:AuditRecord):
     "Write `rec` as one line on the `qwen_vl.audit` logger."
     d = {k: v for k, v in asdict(rec).items() if k not in ('started', 'reserved')}
@@ -181,47 +198,59 @@ class Guard:
         if self.audit and audit_log.level == logging.NOTSET: audit_log.setLevel(logging.INFO)  # audit lines whatever LOG_LEVEL says
         self._limits_text = ', '.join(f'{n:,} {what} per minute' for n, what in ((s.rate_limit_rpm, 'requests'), (s.rate_limit_tpm, 'tokens')) if n)
 
-    def check(self, authorization:str|None, rec:AuditRecord, limit:bool=True) -> Refusal|None:
-        "Identify the caller of `rec` by its bearer key (or address) and apply the limits (if `limit`); a `Refusal` or None."
-        if self.keys.enabled:
-            kid = self.keys.check(bearer(authorization))
-            if kid is None: return Refusal(401, 'missing or invalid API key: send Authorization: Bearer <key>', 'authentication_error', 'invalid_api_key')
-            rec.key_id = kid
-        return self.limit(rec) if limit else None
+# %% ../nbs/42_security.ipynb #1d4b7346
+@patch
+def check(self:Guard, authorization:str|None, rec:AuditRecord, limit:bool=True) -> Refusal|None:
+    "Identify the caller of `rec` by its bearer key (or address) and apply the limits (if `limit`); a `Refusal` or None."
+    if self.keys.enabled:
+        kid = self.keys.check(bearer(authorization))
+        if kid is None: return Refusal(401, 'missing or invalid API key: send Authorization: Bearer <key>', 'authentication_error', 'invalid_api_key')
+        rec.key_id = kid
+    return self.limit(rec) if limit else None
 
-    def admin(self, authorization:str|None, rec:AuditRecord, action:str='this') -> Refusal|None:
-        "None when the bearer key is an admin key (its id noted on `rec`); else the 401 or 403 `Refusal` of `action`."
-        if not self.admins.enabled:
-            return Refusal(403, f'{action} is an admin action, and admin actions are off until QWEN_ADMIN_KEYS is set', 'permission_error', 'admin_disabled')
-        key = bearer(authorization)
-        if (kid := self.admins.check(key)) is not None: rec.key_id = kid; return None
-        if (kid := self.keys.check(key)) is None:
-            return Refusal(401, 'missing or invalid admin key: send Authorization: Bearer <admin key>', 'authentication_error', 'invalid_api_key')
-        return Refusal(403, f'{action} needs an admin key (QWEN_ADMIN_KEYS); API key {kid} is not one', 'permission_error', 'admin_key_required')
+# %% ../nbs/42_security.ipynb #bc5076b5
+@patch
+def admin(self:Guard, authorization:str|None, rec:AuditRecord, action:str='this') -> Refusal|None:
+    "None when the bearer key is an admin key (its id noted on `rec`); else the 401 or 403 `Refusal` of `action`."
+    if not self.admins.enabled:
+        return Refusal(403, f'{action} is an admin action, and admin actions are off until QWEN_ADMIN_KEYS is set', 'permission_error', 'admin_disabled')
+    key = bearer(authorization)
+    if (kid := self.admins.check(key)) is not None: rec.key_id = kid; return None
+    if (kid := self.keys.check(key)) is None:
+        return Refusal(401, 'missing or invalid admin key: send Authorization: Bearer <admin key>', 'authentication_error', 'invalid_api_key')
+    return Refusal(403, f'{action} needs an admin key (QWEN_ADMIN_KEYS); API key {kid} is not one', 'permission_error', 'admin_key_required')
 
-    def _caller(self, rec:AuditRecord) -> str: return 'key:' + rec.key_id if self.keys.enabled else 'ip:' + rec.client
+# %% ../nbs/42_security.ipynb #d0dee851
+@patch
+def _caller(self:Guard, rec:AuditRecord) -> str: return 'key:' + rec.key_id if self.keys.enabled else 'ip:' + rec.client
 
-    def limit(self, rec:AuditRecord) -> Refusal|None:
-        "Count the request of an identified caller (`rec.key_id`, or `rec.client` without keys): a 429 `Refusal` when over its limits."
-        wait = self.limits.admit(self._caller(rec))
-        if wait is None: return None
-        who = f'API key {rec.key_id}' if self.keys.enabled else f'client {rec.client}'
-        return Refusal(429, f'rate limit reached for {who}: the limit is {self._limits_text}; retry in {wait:.0f} s',
-                       'rate_limit_error', 'rate_limit_exceeded', max(wait, 1))
+# %% ../nbs/42_security.ipynb #0c978764
+@patch
+def limit(self:Guard, rec:AuditRecord) -> Refusal|None:
+    "Count the request of an identified caller (`rec.key_id`, or `rec.client` without keys): a 429 `Refusal` when over its limits."
+    wait = self.limits.admit(self._caller(rec))
+    if wait is None: return None
+    who = f'API key {rec.key_id}' if self.keys.enabled else f'client {rec.client}'
+    return Refusal(429, f'rate limit reached for {who}: the limit is {self._limits_text}; retry in {wait:.0f} s',
+                   'rate_limit_error', 'rate_limit_exceeded', max(wait, 1))
 
-    def reserve(self, rec:AuditRecord, tokens:int) -> Refusal|None:
-        "Hold `tokens` (the request's estimate) of its caller's tokens per minute until `done`: a 429 `Refusal` when they don't fit."
-        if not self.limits.tpm or (wait := self.limits.reserve(self._caller(rec), tokens)) is None:
-            rec.reserved = tokens if self.limits.tpm else 0; return None
-        who = f'API key {rec.key_id}' if self.keys.enabled else f'client {rec.client}'
-        return Refusal(429, f'rate limit reached for {who}: this request may use up to {tokens:,} tokens and the limit is {self._limits_text} '
-                       f'(tokens of running requests count); retry in {wait:.0f} s', 'rate_limit_error', 'rate_limit_exceeded', max(wait, 1))
+# %% ../nbs/42_security.ipynb #01e30f9c
+@patch
+def reserve(self:Guard, rec:AuditRecord, tokens:int) -> Refusal|None:
+    "Hold `tokens` (the request's estimate) of its caller's tokens per minute until `done`: a 429 `Refusal` when they don't fit."
+    if not self.limits.tpm or (wait := self.limits.reserve(self._caller(rec), tokens)) is None:
+        rec.reserved = tokens if self.limits.tpm else 0; return None
+    who = f'API key {rec.key_id}' if self.keys.enabled else f'client {rec.client}'
+    return Refusal(429, f'rate limit reached for {who}: this request may use up to {tokens:,} tokens and the limit is {self._limits_text} '
+                   f'(tokens of running requests count); retry in {wait:.0f} s', 'rate_limit_error', 'rate_limit_exceeded', max(wait, 1))
 
-    def done(self, rec:AuditRecord):
-        "Count the request's tokens against its caller and write its audit line."
-        if rec.reserved: self.limits.release(self._caller(rec), rec.reserved); rec.reserved = 0
-        self.limits.spend(self._caller(rec), rec.prompt_tokens + rec.completion_tokens)
-        if self.audit: audit(rec)
+# %% ../nbs/42_security.ipynb #6179a535
+@patch
+def done(self:Guard, rec:AuditRecord):
+    "Count the request's tokens against its caller and write its audit line."
+    if rec.reserved: self.limits.release(self._caller(rec), rec.reserved); rec.reserved = 0
+    self.limits.spend(self._caller(rec), rec.prompt_tokens + rec.completion_tokens)
+    if self.audit: audit(rec)
 
 # %% ../nbs/42_security.ipynb #27a7073b
 def audit_record(
@@ -246,6 +275,7 @@ def request_id_from(header:str|None) -> str:
 # %% ../nbs/42_security.ipynb #21421c96
 access_log = logging.getLogger('qwen_vl.api')
 
+# %% ../nbs/42_security.ipynb #940a4f69
 class GuardMiddleware:
     "ASGI middleware: request ids, the guard (keys, rate limits) and the audit line of every request."
     # A plain ASGI middleware, not `@app.middleware('http')`: Starlette's BaseHTTPMiddleware relays streamed bodies through
@@ -296,8 +326,10 @@ class UiUser:
     access: UiAccess|None = field(default=None, repr=False, compare=False)
     admin: bool = False
 
+# %% ../nbs/42_security.ipynb #0f105c4f
 _signing_in = contextvars.ContextVar('qwen_vl_signing_in', default=None)  # the sign-in being answered: what `sign_in` found
 
+# %% ../nbs/42_security.ipynb #c7e8a0bf
 class UiAccess:
     "The app's side of the guard: sign-in with a key (limited per address, audited), then each request counted against that key's limits and audited."
     def __init__(self, guard:Guard|None=None, # the API's guard; None: no keys, no limits (the app on its own)
@@ -309,36 +341,6 @@ class UiAccess:
         self.admins = guard.admins if guard is not None else KeyChecker(s.admin_keys if s else [])
         self.logins = RateLimiter(s.login_rate_limit if s else 10)
         self.sessions: dict[str, tuple[str, bool]] = {} # Gradio session token -> (key id, admin)
-
-    def sign_in(self, user:str, password:str) -> bool:
-        "Gradio's `auth` callback: whether `password` is a key; tells the sign-in being answered which key it was."
-        kid = self.guard.keys.check(password) if self.guard is not None else None
-        if kid is not None and (attempt := _signing_in.get()) is not None: attempt.update(key_id=kid, admin=self.admins.check(password) is not None)
-        return kid is not None
-
-    def user(self, request) -> UiUser:
-        "The `UiUser` behind a Gradio request, known by its session cookie (not by the user name typed)."
-        host = getattr(getattr(request, 'client', None), 'host', None)
-        try: cookies = dict(getattr(request, 'cookies', None) or {})
-        except Exception: cookies = {}
-        kid, admin = next((self.sessions[v] for k, v in cookies.items() if k.startswith('access-token') and v in self.sessions), ('ui', False))
-        return UiUser(kid, host or 'ui', self, admin)
-
-    def admin_refusal(self, user:UiUser, key:str|None=None, action:str='loading a model') -> str|None:
-        "None when `user` signed in with an admin key or `key` is one; else why `action` is refused. Either way one audit line (`{path}/admin`)."
-        status, kid, why = self._admin_check(user, key, action)
-        rec = AuditRecord('UI', self.path + '/admin', client=user.client, key_id=kid or user.key_id, task='admin', request_id=request_id_var.get() or uuid.uuid4().hex[:12])
-        if self.guard.audit if self.guard is not None else self.audit_lines: audit(rec.finish(status))
-        return why
-
-    def _admin_check(self, user:UiUser, key:str|None, action:str) -> tuple[int, str|None, str|None]:
-        if user.admin: return 200, None, None
-        if not self.admins.enabled: return 403, None, f'{action} is an admin action, and admin actions are off until QWEN_ADMIN_KEYS is set'
-        if key and (wait := self.logins.admit('ip:' + user.client)) is not None:  # counted before the check: no guessing past the limit
-            return 429, None, f'too many key attempts from {user.client}: the limit is {self.logins.rpm} a minute (QWEN_LOGIN_RATE_LIMIT); retry in {wait:.0f} s'
-        if key and (kid := self.admins.check(key)) is not None: return 200, kid, None
-        return 403, None, f"{action} needs an admin key (QWEN_ADMIN_KEYS): {'the Admin key box holds none' if key else 'sign in with one, or type one in the Admin key box'}"
-
     @contextmanager
     def audited(self, user:UiUser|None, route:str, task:str):
         "One app request: yields its `AuditRecord` to fill in (set `.status` on a refusal); at the end its tokens count and its line is written."
@@ -352,20 +354,12 @@ class UiAccess:
             rec.finish(rec.status or 200, outcome)
             if self.guard is not None: self.guard.done(rec)
             elif self.audit_lines: audit(rec)
-
-    def admit(self, rec:AuditRecord):
-        "Count the request of `rec` against its caller's limits; raises `RateLimited` (429) when it is over them."
-        if self.guard is None or (refusal := self.guard.limit(rec)) is None: return
-        from qwen_vl.service import RateLimited
-        raise RateLimited(refusal.message, refusal.retry_after)
-
     async def serve(self, scope, receive, send, app):
         "ASGI for the mounted app's requests: sign-ins limited and audited, uploads bounded and typed (`UiFiles`), the rest on to `app`."
         sub = re.sub('/+', '/', scope['path'])[len(self.path):].rstrip('/')
         if scope['method'] == 'POST' and sub == '/login': return await self._login(scope, receive, send, app)
         if self.files is not None and sub in ('/gradio_api/upload', '/gradio_api/process_recording'): return await self.files.upload(scope, receive, send, app)
         return await app(scope, receive, send)
-
     async def _login(self, scope, receive, send, app):
         client = (scope.get('client') or ('-',))[0]
         rec = AuditRecord('POST', scope['path'], client=client, request_id=request_id_var.get() or uuid.uuid4().hex[:12])
@@ -391,10 +385,57 @@ class UiAccess:
                 while len(self.sessions) > 10_000: self.sessions.pop(next(iter(self.sessions)))  # the oldest sessions go first
             if write: audit(rec.finish(status[0], 'ok' if ok else 'refused'))
 
+# %% ../nbs/42_security.ipynb #fe919374
+@patch
+def sign_in(self:UiAccess, user:str, password:str) -> bool:
+    "Gradio's `auth` callback: whether `password` is a key; tells the sign-in being answered which key it was."
+    kid = self.guard.keys.check(password) if self.guard is not None else None
+    if kid is not None and (attempt := _signing_in.get()) is not None: attempt.update(key_id=kid, admin=self.admins.check(password) is not None)
+    return kid is not None
+
+# %% ../nbs/42_security.ipynb #83eb855b
+@patch
+def user(self:UiAccess, request) -> UiUser:
+    "The `UiUser` behind a Gradio request, known by its session cookie (not by the user name typed)."
+    host = getattr(getattr(request, 'client', None), 'host', None)
+    try: cookies = dict(getattr(request, 'cookies', None) or {})
+    except Exception: cookies = {}
+    kid, admin = next((self.sessions[v] for k, v in cookies.items() if k.startswith('access-token') and v in self.sessions), ('ui', False))
+    return UiUser(kid, host or 'ui', self, admin)
+
+# %% ../nbs/42_security.ipynb #49824d61
+@patch
+def admin_refusal(self:UiAccess, user:UiUser, key:str|None=None, action:str='loading a model') -> str|None:
+    "None when `user` signed in with an admin key or `key` is one; else why `action` is refused. Either way one audit line (`{path}/admin`)."
+    status, kid, why = self._admin_check(user, key, action)
+    rec = AuditRecord('UI', self.path + '/admin', client=user.client, key_id=kid or user.key_id, task='admin', request_id=request_id_var.get() or uuid.uuid4().hex[:12])
+    if self.guard.audit if self.guard is not None else self.audit_lines: audit(rec.finish(status))
+    return why
+
+# %% ../nbs/42_security.ipynb #85afb738
+@patch
+def _admin_check(self:UiAccess, user:UiUser, key:str|None, action:str) -> tuple[int, str|None, str|None]:
+    if user.admin: return 200, None, None
+    if not self.admins.enabled: return 403, None, f'{action} is an admin action, and admin actions are off until QWEN_ADMIN_KEYS is set'
+    if key and (wait := self.logins.admit('ip:' + user.client)) is not None:  # counted before the check: no guessing past the limit
+        return 429, None, f'too many key attempts from {user.client}: the limit is {self.logins.rpm} a minute (QWEN_LOGIN_RATE_LIMIT); retry in {wait:.0f} s'
+    if key and (kid := self.admins.check(key)) is not None: return 200, kid, None
+    return 403, None, f"{action} needs an admin key (QWEN_ADMIN_KEYS): {'the Admin key box holds none' if key else 'sign in with one, or type one in the Admin key box'}"
+
+# %% ../nbs/42_security.ipynb #b5d70c64
+@patch
+def admit(self:UiAccess, rec:AuditRecord):
+    "Count the request of `rec` against its caller's limits; raises `RateLimited` (429) when it is over them."
+    if self.guard is None or (refusal := self.guard.limit(rec)) is None: return
+    from qwen_vl.errors import RateLimited
+    raise RateLimited(refusal.message, refusal.retry_after)
+
+# %% ../nbs/42_security.ipynb #3b144786
 def ui_access(user:UiUser|None, audit_lines:bool) -> UiAccess:
     "The access `user` came through; for a direct call, one without keys or limits (audit lines if `audit_lines`)."
     return user.access if user is not None and user.access is not None else UiAccess(audit_lines=audit_lines)
 
+# %% ../nbs/42_security.ipynb #5939d733
 def with_gradio_request(gr, fn):
     "`fn`, told to Gradio to take the `gr.Request` as its `request` argument."
     fn.__annotations__ = {**fn.__annotations__, 'request': gr.Request}
@@ -403,6 +444,7 @@ def with_gradio_request(gr, fn):
 # %% ../nbs/42_security.ipynb #046351a7
 SYSTEM_DIRS = ('/proc', '/sys', '/dev', '/etc', '/boot', '/root')
 
+# %% ../nbs/42_security.ipynb #a12682c2
 def blocked_dirs(keep:list|None=None, # folders the app needs (default: Gradio's upload and cache folders, temp, cwd, Python's)
                 ) -> list[str]:
     "`SYSTEM_DIRS` that Gradio must neither read nor serve: all but those holding a folder in `keep`."
@@ -412,6 +454,7 @@ def blocked_dirs(keep:list|None=None, # folders the app needs (default: Gradio's
     keep = [Path(k).resolve() for k in keep]
     return [d for d in SYSTEM_DIRS if not any(k.is_relative_to(d) for k in keep)]
 
+# %% ../nbs/42_security.ipynb #c15840e2
 def check_files(demo): # a Blocks, mounted (`gr.mount_gradio_app`) rather than launched
     "`demo`, made to check the file paths it is sent as a launched app does: inputs only from its upload folder."
     demo.has_launched = True  # Gradio's allowed-path check (`processing_utils._check_allowed`) waits for this
@@ -422,6 +465,7 @@ def check_files(demo): # a Blocks, mounted (`gr.mount_gradio_app`) rather than l
 IMAGE_EXTS = ('.jpg', '.jpeg', '.jpe', '.jfif', '.png', '.webp', '.bmp', '.gif', '.tif', '.tiff')
 VIDEO_EXTS = ('.mp4', '.m4v', '.mov', '.webm', '.mkv', '.avi')
 
+# %% ../nbs/42_security.ipynb #a684d686
 def upload_kind(path:str|Path) -> str|None:
     "'image' or 'video' when a file's name and its content both are one the app takes, else None."
     ext = Path(path).suffix.lower()
@@ -446,6 +490,7 @@ def _not_media(path:str) -> str:
     if ext in VIDEO_EXTS: return f'{name}: not a video we can read; allowed: {ALLOWED_VIDEOS}'
     return f'{name}: the app takes only images ({ALLOWED_IMAGES}) and videos ({ALLOWED_VIDEOS})'
 
+# %% ../nbs/42_security.ipynb #c09af524
 def _wait(entries:list, over:float, ttl:float, now:float) -> float:
     "Seconds until `over` bytes of `entries` ((time, bytes), kept `ttl` s) are removed."
     for t, n in sorted(entries):
@@ -453,6 +498,7 @@ def _wait(entries:list, over:float, ttl:float, now:float) -> float:
         if over <= 0: return max(t + ttl - now, 1.0)
     return 5.0  # what is still arriving: a few seconds
 
+# %% ../nbs/42_security.ipynb #371ae5e0
 class UiFiles:
     "The app's own folder (uploads, results, exports), the bounds on what clients upload to it, and its cleaning."
     def __init__(self, settings, # `ui_upload_mb`, `ui_uploads_total_mb`, `ui_upload_ttl`, `temp_dir`
@@ -463,74 +509,6 @@ class UiFiles:
         self.kept: dict[str, tuple[str, int, float]] = {} # upload path -> (client, bytes, when)
         self.pending: dict[str, tuple[str, int]] = {} # uploads arriving -> (client, declared bytes)
         self._lock = threading.Lock()
-
-    def open(self) -> UiFiles:
-        "Create the folder (owner only) and make it Gradio's; remove folders of app processes that are gone, and this one at exit."
-        self.folder.parent.mkdir(parents=True, exist_ok=True)
-        for old in self.folder.parent.glob('qwen-vl-app-*'):
-            if old != self.folder and old.name[12:].isdigit() and not psutil.pid_exists(int(old.name[12:])): shutil.rmtree(old, ignore_errors=True)
-        self.folder.mkdir(mode=0o700, exist_ok=True)
-        os.environ['GRADIO_TEMP_DIR'] = str(self.folder)  # read by Gradio's Blocks and App as they are made, and by its path checks
-        atexit.register(self.remove)
-        return self
-
-    def remove(self):
-        "Remove the folder and all it holds."
-        shutil.rmtree(self.folder, ignore_errors=True)
-        with self._lock: self.kept.clear()
-
-    def remove_at_shutdown(self, app):
-        "Remove the folder when the Starlette `app` stops (after what it ran at shutdown)."
-        inner = app.router.lifespan_context
-        @asynccontextmanager
-        async def lifespan(a):
-            try:
-                async with inner(a) as state: yield state
-            finally: self.remove()
-        app.router.lifespan_context = lifespan
-
-    def sweep(self):
-        "Remove what was kept longer than `ui_upload_ttl` seconds: files, then the folders they leave empty."
-        now, ttl = self.clock(), self.settings.ui_upload_ttl
-        for d, _, names in os.walk(self.folder, topdown=False):
-            for n in names:
-                try:
-                    if now - os.lstat(p := os.path.join(d, n)).st_ctime > ttl: os.unlink(p)
-                except OSError: pass
-            try:
-                if d != str(self.folder) and now - os.lstat(d).st_ctime > ttl: os.rmdir(d)  # only an empty one
-            except OSError: pass
-        with self._lock: self.kept = {p: v for p, v in self.kept.items() if os.path.exists(p)}
-
-    def admit(self, client:str, length:int|None) -> Refusal|str:
-        "Room for an upload of `length` bytes from `client`: a reservation to `book`, or the 411/413/429 `Refusal`."
-        s, now = self.settings, self.clock()
-        per, total, ttl = s.ui_upload_mb * 1e6, s.ui_uploads_total_mb * 1e6, s.ui_upload_ttl
-        if length is None: return Refusal(411, 'an upload needs a Content-Length header', 'invalid_request_error', 'length_required')
-        if length > per: return Refusal(413, f'this upload is {length/1e6:.1f} MB; a client may keep {s.ui_upload_mb:g} MB of uploads (QWEN_UI_UPLOAD_MB)', 'invalid_request_error', 'upload_too_large')
-        with self._lock:
-            kept = [(c, t, n) for c, n, t in self.kept.values()] + [(c, now + ttl, n) for c, n in self.pending.values()]
-            mine = [(t, n) for c, t, n in kept if c == client]
-            used, everyone = sum(n for _, n in mine), sum(n for *_, n in kept)
-            if used + length > per:
-                wait = _wait(mine, used + length - per, ttl, now)
-                return Refusal(429, f'client {client} keeps {used/1e6:.1f} MB of uploads; with this one ({length/1e6:.1f} MB) that is over the {s.ui_upload_mb:g} MB a client may keep '
-                                    f'(QWEN_UI_UPLOAD_MB); uploads are removed {ttl:g} s after they arrive: retry in {wait:.0f} s', 'rate_limit_error', 'upload_quota_exceeded', wait)
-            if everyone + length > total:
-                wait = _wait([(t, n) for _, t, n in kept], everyone + length - total, ttl, now)
-                return Refusal(429, f'the app keeps {everyone/1e6:.1f} MB of uploads from all clients; with this one ({length/1e6:.1f} MB) that is over its {s.ui_uploads_total_mb:g} MB '
-                                    f'(QWEN_UI_UPLOADS_TOTAL_MB): retry in {wait:.0f} s', 'rate_limit_error', 'uploads_full', wait)
-            self.pending[r := uuid.uuid4().hex] = (client, length)
-            return r
-
-    def book(self, reservation:str, client:str, paths:list[str]):
-        "End `reservation`: the uploaded `paths` now count as `client`'s."
-        with self._lock:
-            self.pending.pop(reservation, None)
-            for p in paths:
-                try: self.kept[p] = (client, os.path.getsize(p), self.clock())
-                except OSError: pass
-
     async def upload(self, scope, receive, send, app):
         "ASGI for Gradio's upload route: bounded before anything is written; what is no image or video is removed and refused (415)."
         if scope['path'].rstrip('/').endswith('/process_recording'):
@@ -557,9 +535,89 @@ class UiFiles:
         if refusal: return await refusal.response(text=True)(scope, receive, send)  # Gradio's page shows the text as it is
         for m in held: await send(m)
 
+# %% ../nbs/42_security.ipynb #63154dc4
+@patch
+def open(self:UiFiles) -> UiFiles:
+    "Create the folder (owner only) and make it Gradio's; remove folders of app processes that are gone, and this one at exit."
+    self.folder.parent.mkdir(parents=True, exist_ok=True)
+    for old in self.folder.parent.glob('qwen-vl-app-*'):
+        if old != self.folder and old.name[12:].isdigit() and not psutil.pid_exists(int(old.name[12:])): shutil.rmtree(old, ignore_errors=True)
+    self.folder.mkdir(mode=0o700, exist_ok=True)
+    os.environ['GRADIO_TEMP_DIR'] = str(self.folder)  # read by Gradio's Blocks and App as they are made, and by its path checks
+    atexit.register(self.remove)
+    return self
+
+# %% ../nbs/42_security.ipynb #70a91630
+@patch
+def remove(self:UiFiles):
+    "Remove the folder and all it holds."
+    shutil.rmtree(self.folder, ignore_errors=True)
+    with self._lock: self.kept.clear()
+
+# %% ../nbs/42_security.ipynb #7b288779
+@patch
+def remove_at_shutdown(self:UiFiles, app):
+    "Remove the folder when the Starlette `app` stops (after what it ran at shutdown)."
+    inner = app.router.lifespan_context
+    @asynccontextmanager
+    async def lifespan(a):
+        try:
+            async with inner(a) as state: yield state
+        finally: self.remove()
+    app.router.lifespan_context = lifespan
+
+# %% ../nbs/42_security.ipynb #8bcb51b9
+@patch
+def sweep(self:UiFiles):
+    "Remove what was kept longer than `ui_upload_ttl` seconds: files, then the folders they leave empty."
+    now, ttl = self.clock(), self.settings.ui_upload_ttl
+    for d, _, names in os.walk(self.folder, topdown=False):
+        for n in names:
+            try:
+                if now - os.lstat(p := os.path.join(d, n)).st_ctime > ttl: os.unlink(p)
+            except OSError: pass
+        try:
+            if d != str(self.folder) and now - os.lstat(d).st_ctime > ttl: os.rmdir(d)  # only an empty one
+        except OSError: pass
+    with self._lock: self.kept = {p: v for p, v in self.kept.items() if os.path.exists(p)}
+
+# %% ../nbs/42_security.ipynb #5b56ab3d
+@patch
+def admit(self:UiFiles, client:str, length:int|None) -> Refusal|str:
+    "Room for an upload of `length` bytes from `client`: a reservation to `book`, or the 411/413/429 `Refusal`."
+    s, now = self.settings, self.clock()
+    per, total, ttl = s.ui_upload_mb * 1e6, s.ui_uploads_total_mb * 1e6, s.ui_upload_ttl
+    if length is None: return Refusal(411, 'an upload needs a Content-Length header', 'invalid_request_error', 'length_required')
+    if length > per: return Refusal(413, f'this upload is {length/1e6:.1f} MB; a client may keep {s.ui_upload_mb:g} MB of uploads (QWEN_UI_UPLOAD_MB)', 'invalid_request_error', 'upload_too_large')
+    with self._lock:
+        kept = [(c, t, n) for c, n, t in self.kept.values()] + [(c, now + ttl, n) for c, n in self.pending.values()]
+        mine = [(t, n) for c, t, n in kept if c == client]
+        used, everyone = sum(n for _, n in mine), sum(n for *_, n in kept)
+        if used + length > per:
+            wait = _wait(mine, used + length - per, ttl, now)
+            return Refusal(429, f'client {client} keeps {used/1e6:.1f} MB of uploads; with this one ({length/1e6:.1f} MB) that is over the {s.ui_upload_mb:g} MB a client may keep '
+                                f'(QWEN_UI_UPLOAD_MB); uploads are removed {ttl:g} s after they arrive: retry in {wait:.0f} s', 'rate_limit_error', 'upload_quota_exceeded', wait)
+        if everyone + length > total:
+            wait = _wait([(t, n) for _, t, n in kept], everyone + length - total, ttl, now)
+            return Refusal(429, f'the app keeps {everyone/1e6:.1f} MB of uploads from all clients; with this one ({length/1e6:.1f} MB) that is over its {s.ui_uploads_total_mb:g} MB '
+                                f'(QWEN_UI_UPLOADS_TOTAL_MB): retry in {wait:.0f} s', 'rate_limit_error', 'uploads_full', wait)
+        self.pending[r := uuid.uuid4().hex] = (client, length)
+        return r
+
+# %% ../nbs/42_security.ipynb #4fe0ac93
+@patch
+def book(self:UiFiles, reservation:str, client:str, paths:list[str]):
+    "End `reservation`: the uploaded `paths` now count as `client`'s."
+    with self._lock:
+        self.pending.pop(reservation, None)
+        for p in paths:
+            try: self.kept[p] = (client, os.path.getsize(p), self.clock())
+            except OSError: pass
+
 # %% ../nbs/42_security.ipynb #23b0b9ab
 HUB_ID = re.compile(r'[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*')
 
+# %% ../nbs/42_security.ipynb #72a6b4ea
 def switch_overrides(
     name:str, # what to load: 'tiny', '3B', '7B', a hub id 'org/name', or a model folder inside `settings.models_dir`
     quantization:str, # 'none', '4bit' or '8bit'
@@ -589,6 +647,7 @@ class AdminRequest(BaseModel):
     model: str = Field(min_length=1, max_length=500, description="'3B', '7B', a hub id, a folder inside QWEN_MODELS_DIR or 'tiny'")
     quantization: Literal['none', '4bit', '8bit'] = 'none'
 
+# %% ../nbs/42_security.ipynb #32a179e8
 def add_admin_routes(app, service):
     "The admin routes (model switching, admin keys only) and readiness (its detail for admin keys) on the FastAPI `app` over `service`."
     from qwen_vl.config import ConfigError

@@ -14,46 +14,19 @@ from contextlib import contextmanager
 from pathlib import Path
 from PIL import Image
 from .config import Settings, load_settings, request_id_var
-from .engine import GenerationStream, InferenceResult, generation_options
-from .inputs import InputError
+from .generation import Engine, GenerationStream, InferenceResult, engine_for, generation_options
+from .errors import InputError, ModelDoesNotFit, NotReady, QueueFull, ServiceError, ShuttingDown, SwitchInProgress
+from .inputs import check_request
 from .metrics import Metrics
+from .tasks.base import get_task
 from .tracing import record_span, setup_tracing, span
 
 # %% auto #0
-__all__ = ['log', 'ServiceError', 'QueueFull', 'NotReady', 'ShuttingDown', 'ModelDoesNotFit', 'SwitchInProgress', 'RateLimited',
-           'request_context', 'fingerprint', 'InferenceService', 'Admission', 'TaskStream', 'room_for_both']
+__all__ = ['log', 'request_context', 'fingerprint', 'InferenceService', 'Admission', 'ServiceEngine', 'TaskStream',
+           'room_for_both']
 
 # %% ../nbs/41_service.ipynb #33df740f
 log = logging.getLogger('qwen_vl.service')
-
-class ServiceError(Exception):
-    "A request that failed on our side, or was refused; carries what an HTTP answer needs."
-    status, type, code = 500, 'server_error', 'internal_error'
-    def __init__(self, msg:str, retry_after:float|None=None): super().__init__(msg); self.retry_after = retry_after
-
-class QueueFull(ServiceError):
-    "Every slot is busy and the waiting line is full."
-    status, type, code = 429, 'rate_limit_error', 'queue_full'
-
-class NotReady(ServiceError):
-    "The model is not loaded (yet, or it failed to load)."
-    status, type, code = 503, 'service_unavailable', 'model_not_ready'
-
-class ShuttingDown(ServiceError):
-    "The server is draining before it stops: it takes no new requests, and cuts off what is left when the grace is over."
-    status, type, code = 503, 'service_unavailable', 'shutting_down'
-
-class ModelDoesNotFit(ServiceError):
-    "A model switch refused: the GPUs can't hold the new model."
-    status, type, code = 409, 'invalid_request_error', 'model_does_not_fit'
-
-class SwitchInProgress(ServiceError):
-    "A model switch refused: another model is still loading."
-    status, type, code = 409, 'invalid_request_error', 'switch_in_progress'
-
-class RateLimited(ServiceError):
-    "A caller over its per-minute limits (`QWEN_RATE_LIMIT_RPM`, `QWEN_RATE_LIMIT_TPM`)."
-    status, type, code = 429, 'rate_limit_error', 'rate_limit_exceeded'
 
 @contextmanager
 def request_context(request_id:str|None=None):
@@ -92,52 +65,62 @@ class InferenceService:
         self._cancels: set = set() # the cancel events of the generations running or waiting
         self.fault_hook = None # tests only: called before each generation, may raise
 
-    def start(self, background:bool=True, progress=None) -> 'InferenceService':
-        "Load the model — or connect to the remote engine (`backend='remote'`) — in a background thread by default."
-        def load():
-            from qwen_vl.remote import engine_for
-            try: self.engine = engine_for(self.settings, progress=progress)
-            except Exception as e: self.load_error = f'{type(e).__name__}: {e}'; log.error('model load failed: %s', self.load_error)
-            finally: self.loading = False
-        if self.engine is None and not self.loading:
-            self.loading = True
-            if background: threading.Thread(target=load, daemon=True, name='qwen-vl-load').start()
-            else: load()
-        return self
+# %% ../nbs/41_service.ipynb #4de1d991
+@patch
+def start(self:InferenceService, background:bool=True, progress=None) -> 'InferenceService':
+    "Load the model — or connect to the remote engine (`backend='remote'`) — in a background thread by default."
+    def load():
+        try: self.engine = engine_for(self.settings, progress=progress)
+        except Exception as e: self.load_error = f'{type(e).__name__}: {e}'; log.error('model load failed: %s', self.load_error)
+        finally: self.loading = False
+    if self.engine is None and not self.loading:
+        self.loading = True
+        if background: threading.Thread(target=load, daemon=True, name='qwen-vl-load').start()
+        else: load()
+    return self
 
-    def _zero_gauges(self):
-        "Queue gauges exist from the start (an autoscaler on `num_requests_waiting` sees every pod)."
-        self.metrics.waiting.labels(self.model_name).set(self._waiting); self.metrics.running.labels(self.model_name).set(self._running)
+# %% ../nbs/41_service.ipynb #e7c38db5
+@patch
+def _zero_gauges(self:InferenceService):
+    "Queue gauges exist from the start (an autoscaler on `num_requests_waiting` sees every pod)."
+    self.metrics.waiting.labels(self.model_name).set(self._waiting); self.metrics.running.labels(self.model_name).set(self._running)
 
-    @property
-    def ready(self) -> bool: return self.engine is not None and not self.draining
+# %% ../nbs/41_service.ipynb #53314738
+@patch(as_prop=True)
+def ready(self:InferenceService) -> bool: return self.engine is not None and not self.draining
 
-    @property
-    def busy(self) -> int:
-        "Requests admitted and not done: running, waiting for a slot, or holding an `Admission`."
-        return self._running + self._waiting
+# %% ../nbs/41_service.ipynb #624d58af
+@patch(as_prop=True)
+def busy(self:InferenceService) -> int:
+    "Requests admitted and not done: running, waiting for a slot, or holding an `Admission`."
+    return self._running + self._waiting
 
-    @property
-    def concurrency(self) -> int:
-        "Generations running at once: the setting, else the fast path's decode slots (they decode together), else 1."
-        if self.settings.concurrency: return self.settings.concurrency
-        return self.settings.decode_slots if self.engine is not None and getattr(self.engine, 'decode_path', 'hf') != 'hf' else 1
+# %% ../nbs/41_service.ipynb #6b582289
+@patch(as_prop=True)
+def concurrency(self:InferenceService) -> int:
+    "Generations running at once: the setting, else as many as the engine decodes together (`Engine.parallel`)."
+    if self.settings.concurrency: return self.settings.concurrency
+    return self.engine.parallel if self.engine is not None else 1
 
-    def check_ready(self, admitted:bool=False): # the request holds an `Admission` (taken before a drain began)
-        "Raise `NotReady` unless the model is loaded; `ShuttingDown` while draining, unless the request was `admitted` before."
-        if self.draining and not admitted:
-            raise ShuttingDown('the server is shutting down and takes no new requests; retry shortly (another replica answers)', retry_after=2)
-        if self.engine is not None: return
-        if self.load_error: raise NotReady(f'the model failed to load: {self.load_error}')
-        raise NotReady(f'the model {self.switching or self.model_name} is still loading; try again shortly', retry_after=5)
+# %% ../nbs/41_service.ipynb #63eb9470
+@patch
+def check_ready(self:InferenceService, admitted:bool=False): # the request holds an `Admission` (taken before a drain began)
+    "Raise `NotReady` unless the model is loaded; `ShuttingDown` while draining, unless the request was `admitted` before."
+    if self.draining and not admitted:
+        raise ShuttingDown('the server is shutting down and takes no new requests; retry shortly (another replica answers)', retry_after=2)
+    if self.engine is not None: return
+    if self.load_error: raise NotReady(f'the model failed to load: {self.load_error}')
+    raise NotReady(f'the model {self.switching or self.model_name} is still loading; try again shortly', retry_after=5)
 
-    def status(self) -> dict:
-        "Readiness, model, model switch and queue state."
-        return dict(ready=self.ready, loading=self.loading, load_error=self.load_error, model=self.model_name, draining=self.draining,
-                    switching=self.switching, switch_error=self.switch_error,
-                    running=self._running, waiting=self._waiting, concurrency=self.concurrency,
-                    queue_size=self.settings.queue_size, cached=len(self._cache),
-                    **({'engine': self.engine.info} if self.engine is not None else {}))
+# %% ../nbs/41_service.ipynb #1092e09b
+@patch
+def status(self:InferenceService) -> dict:
+    "Readiness, model, model switch and queue state."
+    return dict(ready=self.ready, loading=self.loading, load_error=self.load_error, model=self.model_name, draining=self.draining,
+                switching=self.switching, switch_error=self.switch_error,
+                running=self._running, waiting=self._waiting, concurrency=self.concurrency,
+                queue_size=self.settings.queue_size, cached=len(self._cache),
+                **({'engine': self.engine.info} if self.engine is not None else {}))
 
 # %% ../nbs/41_service.ipynb #79e1a5e8
 @patch
@@ -151,6 +134,7 @@ def _enter(self:InferenceService, task:str):
         self._waiting += 1; self.metrics.waiting.labels(self.model_name).set(self._waiting)
     return time.perf_counter()
 
+# %% ../nbs/41_service.ipynb #7fddf8b5
 @patch
 @contextmanager
 def _slot(self:InferenceService, entered:float):
@@ -185,12 +169,14 @@ class Admission:
     def __enter__(self): return self
     def __exit__(self, *exc): self.release()
 
+# %% ../nbs/41_service.ipynb #177dfc22
 @patch
 def admit(self:InferenceService, task:str='chat') -> Admission:
     "Take a place in the waiting line for a request about to decode its media; `QueueFull` (429), `NotReady` or `ShuttingDown` (503) if not."
     self.check_ready()
     return Admission(self, task, self._enter(task))
 
+# %% ../nbs/41_service.ipynb #505b9bb1
 @patch
 def _leave(self:InferenceService):
     "Give back a place in the line that no generation used."
@@ -205,6 +191,7 @@ def _cache_key(self:InferenceService, messages, o) -> str|None:
     blob = json.dumps([self.model_name, s.quantization, s.min_pixels, s.max_pixels, s.video_fps, o.model_dump(), fingerprint(messages)], sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()
 
+# %% ../nbs/41_service.ipynb #65e90921
 @patch
 def _generate_now(self:InferenceService, messages, o, task, entered, q=None, cancel=None) -> InferenceResult:
     "Hold a slot and generate; count and log the outcome."
@@ -215,7 +202,7 @@ def _generate_now(self:InferenceService, messages, o, task, entered, q=None, can
             record_span('qwen_vl.queue', time.time() - waited, time.time())
             if self.fault_hook: self.fault_hook(messages)
             if (eng := self.engine) is None: self.check_ready(admitted=True); eng = self.engine  # a switch freed it while we waited
-            res = eng._run([messages], o, q, cancel)[0]
+            res = eng.run_batch([messages], o, q, cancel)[0]
             if self.stopping and res.finish_reason == 'cancelled':
                 raise ShuttingDown(f'the server is shutting down: this answer was cut off after {res.completion_tokens} tokens, when the shutdown grace ended; retry it', retry_after=2)
     except InputError:
@@ -234,6 +221,7 @@ def _generate_now(self:InferenceService, messages, o, task, entered, q=None, can
                                             finish_reason=res.finish_reason, queue_s=round(waited, 4), **res.timings))
     return res
 
+# %% ../nbs/41_service.ipynb #4fa22a8d
 @patch
 def generate(self:InferenceService, messages:list[dict], options=None, task:str='chat',
              cancel:threading.Event|None=None, # set it to stop the generation at its next token (the client left)
@@ -241,6 +229,7 @@ def generate(self:InferenceService, messages:list[dict], options=None, task:str=
              **kw) -> InferenceResult:
     "Answer one conversation through the queue and the cache."
     self.check_ready(admitted=admission is not None)
+    check_request(messages, self.settings)
     o = generation_options(options, **kw)
     key = self._cache_key(messages, o)
     if key and (hit := self._cached(key)) is not None:
@@ -252,6 +241,7 @@ def generate(self:InferenceService, messages:list[dict], options=None, task:str=
     if key and res.finish_reason != 'cancelled': self._remember(key, res)  # a cut-off answer is no answer to cache
     return res
 
+# %% ../nbs/41_service.ipynb #122eebc3
 @patch
 def _cached(self:InferenceService, key:str):
     "The cached result for `key` (now the most recent), or None."
@@ -259,6 +249,7 @@ def _cached(self:InferenceService, key:str):
         if key not in self._cache: return None
         self._cache.move_to_end(key); return self._cache[key]
 
+# %% ../nbs/41_service.ipynb #4eb1c149
 @patch
 def _remember(self:InferenceService, key:str, res):
     "Cache `res` under `key`, dropping the oldest results past `cache_size`."
@@ -266,37 +257,60 @@ def _remember(self:InferenceService, key:str, res):
         self._cache[key] = res
         while len(self._cache) > self.settings.cache_size: self._cache.popitem(last=False)
 
+# %% ../nbs/41_service.ipynb #82db8e1e
 @patch
 def stream(self:InferenceService, messages:list[dict], options=None, task:str='chat',
            admission:Admission|None=None, # the place in line `admit` gave (default: join the line now)
            **kw) -> GenerationStream:
     "Answer one conversation as a stream of text pieces, through the queue."
     self.check_ready(admitted=admission is not None)
+    check_request(messages, self.settings)
     o = generation_options(options, **kw)
     entered, ctx = admission.use() if admission is not None else self._enter(task), contextvars.copy_context()
     return GenerationStream(lambda q, ev: ctx.run(self._generate_now, messages, o, task, entered, q, ev))
 
 # %% ../nbs/41_service.ipynb #5dffe48c
-class _ServiceEngine:
-    "What a task handler needs of an engine, routed through the service."
-    def __init__(self, service, task, admission=None): self.service, self.task, self.admission = service, task, admission
+class ServiceEngine(Engine):
+    "The service seen as an `Engine`: every generation goes through its queue, cache and metrics, counted under `task`."
+    def __init__(self, service:InferenceService, # the service to route through
+                 task:str='chat', # the task the generations count under
+                 admission:Admission|None=None): # a place in line, used by the first generation
+        self.service, self.task, self.admission = service, task, admission
     @property
     def settings(self): return self.service.settings
-    def generate(self, messages, options=None):
-        admission, self.admission = self.admission, None  # the request's place in line serves its first generation
-        return self.service.generate(messages, options, task=self.task, admission=admission)
+    @property
+    def info(self) -> dict: return self.service.engine.info if self.service.engine is not None else {}
+    def run_batch(self, batch, options, pieces=None, cancel=None):
+        "Each conversation through the service, one after another; a one-conversation batch streams into `pieces`."
+        out = []
+        for conv in batch:
+            admission, self.admission = self.admission, None  # the request's place in line serves its first generation
+            if pieces is None: out.append(self.service.generate(conv, options, task=self.task, cancel=cancel, admission=admission)); continue
+            s = self.service.stream(conv, options, task=self.task, admission=admission)
+            for p in s:
+                pieces.put(p)
+                if cancel is not None and cancel.is_set(): s.cancel()
+            out.append(s.result)
+        return out
 
+# %% ../nbs/41_service.ipynb #89336252
 @patch
-def run_task(self:InferenceService, task:str, images:list=(), videos:list=(), mode:str|None=None, prompt:str|None=None,
-             system:str|None=None, options=None, prefill:str|None=None,
+def run_task(self:InferenceService,
+             task:str, # a registered task's name (`list_tasks()`)
+             images:list=(), # image paths, URLs or PIL images
+             videos:list=(), # video paths
+             mode:str|None=None, # the task's mode (default: its first)
+             prompt:str|None=None, # a prompt instead of the mode's
+             system:str|None=None, # a system prompt instead of the mode's
+             options=None, # generation settings
+             prefill:str|None=None, # what the answer starts with
              admission:Admission|None=None, # the place in line `admit` gave (default: join the line when generating)
-             **fields):
+             **fields): # the task's fields
     "Run task `task` end to end; a `TaskResult`."
-    from qwen_vl.tasks.base import get_task
     h = get_task(task)
     self.check_ready(admitted=admission is not None)
     with span('qwen_vl.task', task=h.name, model=self.model_name):
-        return h.run(_ServiceEngine(self, h.name, admission), images=images, videos=videos, mode=mode, prompt=prompt, system=system,
+        return h.run(ServiceEngine(self, h.name, admission), images=images, videos=videos, mode=mode, prompt=prompt, system=system,
                      options=options, prefill=prefill, **fields)
 
 # %% ../nbs/41_service.ipynb #2e421292
@@ -314,13 +328,13 @@ class TaskStream:
             r.inference = {k: v for k, v in res.to_dict().items() if k not in ('text', 'visuals')}
         return self._result
 
+# %% ../nbs/41_service.ipynb #4d745082
 @patch
 def stream_task(self:InferenceService, task:str, images:list=(), videos:list=(), mode:str|None=None, prompt:str|None=None,
                 system:str|None=None, options=None, prefill:str|None=None,
                 admission:Admission|None=None, # the place in line `admit` gave (default: join the line now)
                 **fields) -> TaskStream:
     "Run task `task` with its raw answer streaming; a `TaskStream`."
-    from qwen_vl.tasks.base import get_task
     h = get_task(task)
     self.check_ready(admitted=admission is not None)
     fields = {**h.engine_fields(self.settings), **fields}
@@ -362,7 +376,7 @@ def reload(self:InferenceService, background:bool=True, # load in a thread; `sta
     target = new.served_model_name or new.model_id
     with self._lock:
         if self.loading: raise SwitchInProgress(f'{self.switching or self.model_name} is still loading; switch once it is in (see /readyz)')
-        held = getattr(getattr(self.engine, 'loaded', None), 'memory_gib', 0.0) or 0.0
+        held = self.engine.memory_gib if self.engine is not None else 0.0
         if new.backend == 'local' and (problem := fit_problem(new.model_id, new.quantization, gpus, held_gib=held, quantize_vision=new.quantize_vision)):
             self.switch_error = f'{target} was not loaded: {problem}; still serving {self.model_name}'
             raise ModelDoesNotFit(problem + f'; still serving {self.model_name}')
@@ -372,6 +386,7 @@ def reload(self:InferenceService, background:bool=True, # load in a thread; `sta
     else: self._switch(new, both, progress)
     return self
 
+# %% ../nbs/41_service.ipynb #b4448eb1
 @patch
 def _swap(self:InferenceService, engine, settings:Settings):
     "Serve `engine` with `settings` from now on; close the engine it replaces once its requests are done."
@@ -379,16 +394,16 @@ def _swap(self:InferenceService, engine, settings:Settings):
     self.engine = engine
     with self._cache_lock: self._cache.clear()
     self._zero_gauges()
-    if prev is not None and prev is not engine and hasattr(prev, 'close'):
+    if prev is not None and prev is not engine:
         with self._lock: self._lock.wait_for(lambda: self._running == 0, timeout=60)
         prev.close(); del prev
         import gc, torch; gc.collect()  # the replaced model's memory back to the GPU, so the next fit check sees it free
         if torch.cuda.is_available(): torch.cuda.empty_cache()
 
+# %% ../nbs/41_service.ipynb #29d80de5
 @patch
 def _switch(self:InferenceService, new:Settings, both:bool, progress=None):
     "Load `new` beside the current model (`both`) or after freeing it; on failure the previous settings serve again."
-    from qwen_vl.remote import engine_for
     old, target = self.settings, self.switching
     try:
         if not both: self._swap(None, new)  # nothing may hold the old model while the new one loads

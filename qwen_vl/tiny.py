@@ -10,6 +10,7 @@ import json, os, shutil, tempfile
 from pathlib import Path
 import torch
 from tokenizers import Tokenizer, Regex, models, normalizers, pre_tokenizers, trainers
+from .config import MAX_PIXELS, MIN_PIXELS
 
 # %% auto #0
 __all__ = ['SPECIAL_TOKENS', 'ADDED_TOKENS', 'PRETOKENIZE_REGEX', 'CHAT_TEMPLATE', 'IMAGE_MEAN', 'IMAGE_STD', 'TINY_VERSION',
@@ -28,6 +29,7 @@ _WORDS = ("the a of and to in is that it for on with as was this image picture v
     "position each object output all coordinates json format label bbox point read document table chart cake cup "
     "person car dog cat red blue green left right top bottom click type swipe scroll screen button open wait").split()
 
+# %% ../nbs/02_tiny.ipynb #00b1f05b
 def _corpus(n:int=400) -> list[str]:
     "Deterministic training text in the shapes the model sees."
     lines = []
@@ -86,7 +88,7 @@ def tiny_processor(tokenizer=None):
     "A `Qwen2_5_VLProcessor` with the real image/video settings around `tokenizer`."
     from transformers import Qwen2_5_VLProcessor, Qwen2VLImageProcessor, Qwen2VLVideoProcessor
     kw = dict(patch_size=14, temporal_patch_size=2, merge_size=2, image_mean=IMAGE_MEAN, image_std=IMAGE_STD)
-    return Qwen2_5_VLProcessor(image_processor=Qwen2VLImageProcessor(min_pixels=3136, max_pixels=12845056, **kw),
+    return Qwen2_5_VLProcessor(image_processor=Qwen2VLImageProcessor(min_pixels=MIN_PIXELS, max_pixels=MAX_PIXELS, **kw),
                                video_processor=Qwen2VLVideoProcessor(**kw), tokenizer=tokenizer or train_tokenizer(),
                                chat_template=CHAT_TEMPLATE)
 

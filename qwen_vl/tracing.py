@@ -15,6 +15,7 @@ __all__ = ['setup_tracing', 'tracing_enabled', 'flush_traces', 'span', 'record_s
 # %% ../nbs/07_tracing.ipynb #401b176b
 _STATE = {'provider': None, 'tracer': trace.NoOpTracer()}
 
+# %% ../nbs/07_tracing.ipynb #7dcc7349
 def setup_tracing(settings, # `otlp_endpoint` and `otel_service_name` are read
                   exporter=None) -> bool: # a span exporter to use instead of OTLP (tests)
     "Trace requests when `settings.otlp_endpoint` is set (or `exporter` given); otherwise make tracing a no-op."
@@ -33,10 +34,12 @@ def setup_tracing(settings, # `otlp_endpoint` and `otel_service_name` are read
     _STATE.update(provider=provider, tracer=provider.get_tracer('qwen_vl'))
     return True
 
+# %% ../nbs/07_tracing.ipynb #483d7444
 def tracing_enabled() -> bool:
     "Whether requests are being traced."
     return _STATE['provider'] is not None
 
+# %% ../nbs/07_tracing.ipynb #bee29aaf
 def flush_traces():
     "Send the spans still buffered."
     if _STATE['provider'] is not None: _STATE['provider'].force_flush()
@@ -45,21 +48,25 @@ def flush_traces():
 def _attrs(d:dict) -> dict:
     return {k: v if isinstance(v, (str, bool, int, float)) else str(v) for k, v in d.items() if v is not None}
 
+# %% ../nbs/07_tracing.ipynb #d7551536
 @contextmanager
 def span(name:str, **attrs):
     "A span around a block, a child of the current one (a no-op while tracing is off)."
     with _STATE['tracer'].start_as_current_span(name, attributes=_attrs(attrs)) as sp: yield sp
 
+# %% ../nbs/07_tracing.ipynb #65096f85
 def record_span(name:str, start:float, end:float, **attrs):
     "A child span for something already timed; `start`/`end` are `time.time()` seconds."
     sp = _STATE['tracer'].start_span(name, start_time=int(start * 1e9), attributes=_attrs(attrs))
     sp.end(end_time=int(end * 1e9))
 
+# %% ../nbs/07_tracing.ipynb #fe069099
 def trace_id() -> str|None:
     "The current trace's id (32 hex digits) while a traced request runs, else None."
     ctx = trace.get_current_span().get_span_context()
     return format(ctx.trace_id, '032x') if ctx.is_valid else None
 
+# %% ../nbs/07_tracing.ipynb #3046ac2c
 def wall_clock(t0_perf:float, t0_wall:float):
     "A function mapping `time.perf_counter()` readings to `time.time()` seconds, anchored at one moment."
     return lambda t: t0_wall + (t - t0_perf)

@@ -21,6 +21,7 @@ CJK_FONTS = ['/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc', '/usr/sha
              '/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf', '/System/Library/Fonts/PingFang.ttc',
              'C:/Windows/Fonts/msyh.ttc', '/Library/Fonts/Arial Unicode.ttf']
 
+# %% ../nbs/22_visualize.ipynb #fab03d8e
 @lru_cache(maxsize=None)
 def font_path() -> str|None:
     "A font file with CJK glyphs if one is installed, else matplotlib's DejaVu Sans, else None."
@@ -33,6 +34,7 @@ def font_path() -> str|None:
         return font_manager.findfont('DejaVu Sans')
     except Exception: return None
 
+# %% ../nbs/22_visualize.ipynb #be2bc1f5
 @lru_cache(maxsize=64)
 def get_font(size:int=16):
     "A PIL font of `size` pixels that covers CJK text when possible."
@@ -40,6 +42,7 @@ def get_font(size:int=16):
     try: return ImageFont.truetype(p, size) if p else ImageFont.load_default(size)
     except OSError: return ImageFont.load_default(size)
 
+# %% ../nbs/22_visualize.ipynb #64c4bae6
 def covers(text:str, size:int=24) -> bool:
     "Whether `get_font` draws `text` with real glyphs (not the empty 'tofu' box of a missing glyph)."
     f = get_font(size)
@@ -49,12 +52,15 @@ def covers(text:str, size:int=24) -> bool:
 # %% ../nbs/22_visualize.ipynb #b890459c
 PALETTE = ['#e6194b', '#3cb44b', '#4363d8', '#f58231', '#911eb4', '#42d4f4', '#f032e6', '#9a6324', '#469990', '#800000']
 
+# %% ../nbs/22_visualize.ipynb #dad9ed15
 def _scale(img:Image.Image) -> float: return max(img.size) / 1000
 
+# %% ../nbs/22_visualize.ipynb #14ddcf48
 def _canvas(image:Image.Image) -> tuple[Image.Image, ImageDraw.ImageDraw]:
     img = image.convert('RGB').copy()
     return img, ImageDraw.Draw(img, 'RGBA')
 
+# %% ../nbs/22_visualize.ipynb #a456d0f7
 def _label(d:ImageDraw.ImageDraw, xy, text:str, color:str, img_size, size:int):
     if not text: return
     f = get_font(size)
@@ -85,6 +91,7 @@ def draw_boxes(
         if labels: _label(d, (xyxy[0], xyxy[1]), label, c, img.size, fs)
     return img
 
+# %% ../nbs/22_visualize.ipynb #1d23cde1
 def draw_points(image:Image.Image, points:list, labels:bool=True) -> Image.Image:
     "The image with a dot at each `Point` (or (x, y)), labelled."
     img, d = _canvas(image)
@@ -102,6 +109,7 @@ def _arrow(d, a, b, color, lw):
     ang, L = math.atan2(b[1] - a[1], b[0] - a[0]), lw * 5
     for da in (2.6, -2.6): d.line([b, (b[0] + L*math.cos(ang + da), b[1] + L*math.sin(ang + da))], fill=color, width=lw)
 
+# %% ../nbs/22_visualize.ipynb #01e4c789
 def draw_actions(image:Image.Image, actions:list[dict]) -> Image.Image:
     "The image with each agent action drawn: click ring, drag/swipe arrow, typed text or key."
     img, d = _canvas(image)
@@ -122,6 +130,7 @@ def draw_actions(image:Image.Image, actions:list[dict]) -> Image.Image:
 # %% ../nbs/22_visualize.ipynb #0a358b19
 KIND_COLORS = {'h': '#e6194b', 'p': '#4363d8', 'image': '#3cb44b', 'chart': '#3cb44b', 'table': '#f58231', 'formula': '#911eb4'}
 
+# %% ../nbs/22_visualize.ipynb #1aacfafb
 def draw_document(image:Image.Image, elements:list) -> Image.Image:
     "The page with each positioned element (`DocElement` with `bbox`) tinted and tagged by kind."
     img, d = _canvas(image)

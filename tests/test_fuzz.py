@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, event, given, settings, strategies as st
 from pydantic import ValidationError
 from qwen_vl.api import ChatCompletionRequest, MediaResolver, TaskRequest, create_app, serve_in_thread, to_engine_messages
 from qwen_vl.config import load_settings
-from qwen_vl.engine import GenerationOptions, generation_options
+from qwen_vl.generation import GenerationOptions, generation_options
 from qwen_vl.inputs import InputError, VisualInfo, plain_text, prepare_messages
 from qwen_vl.media import RequestFiles, data_url, decode_data_url
 from qwen_vl.parsers import (extract_json, find_fenced, map_box, map_point, parse_boxes, parse_events, parse_points, parse_time_spans,
