@@ -7,7 +7,7 @@ load, and the request files left behind; exits 1 on any 5xx, any status other th
 file left, or RSS growth after warm-up beyond --max-rss-growth-mb.
 
     python bench/load_test.py                                  # 8 clients × 10 requests, tiny model, fresh server
-    python bench/load_test.py --clients 16 --requests 100 --queue-size 32   # the longer run (docs/hardening.md)
+    python bench/load_test.py --clients 16 --requests 100 --queue-size 32   # the longer run (nbs/hardening.md)
     python bench/load_test.py --url http://127.0.0.1:7860 --pid 1234 --temp-dir /tmp/qwen   # a running server
 """
 from __future__ import annotations

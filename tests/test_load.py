@@ -1,7 +1,7 @@
 """Load and faults against real servers on 127.0.0.1: the load script at CI size, a client leaving mid-stream, a generation
 that raises, and `qwen-vl serve` exiting non-zero on fatal startup errors (so a supervisor restarts it).
 
-The larger load run: `python bench/load_test.py --clients 16 --requests 100 --queue-size 32` (see docs/hardening.md)."""
+The larger load run: `python bench/load_test.py --clients 16 --requests 100 --queue-size 32` (see nbs/hardening.md)."""
 import json, os, socket, subprocess, sys, time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
