@@ -8,15 +8,16 @@ Docs: https://qwen-vl.github.io/qwen_vl/cli.html.md"""
 from __future__ import annotations
 import argparse, json, sys, threading, time
 from pathlib import Path
-from .config import ConfigError, load_settings, setup_logging
+from .errors import InputError, ServiceError
 
 # %% auto #0
 __all__ = ['cmd_doctor', 'cmd_make_tiny', 'cmd_run', 'cmd_parse', 'cmd_serve', 'cmd_bench', 'cmd_hash_key', 'build_parser',
-           'main']
+           'exit_code', 'main']
 
 # %% ../nbs/53_cli.ipynb #2b3df7a7
 def _settings(a):
     "Settings from --config, the environment and the flags that override them."
+    from qwen_vl.config import load_settings
     return load_settings(getattr(a, 'config', None), model=getattr(a, 'model', None), quantization=getattr(a, 'quantization', None),
                          device_map=getattr(a, 'device_map', None), max_new_tokens=getattr(a, 'max_new_tokens', None),
                          gradio_server_name=getattr(a, 'host', None), gradio_server_port=getattr(a, 'port', None),
@@ -41,15 +42,14 @@ def cmd_make_tiny(a) -> int:
 # %% ../nbs/53_cli.ipynb #5d3e4e70
 def _check_files(paths:list[str], flag:str):
     "Raise `InputError` for a local file in `paths` that does not exist — before any model loads."
-    from qwen_vl.inputs import InputError
     for p in paths:
         if p.startswith(('http://', 'https://', 'data:')): continue
         if not Path(p.removeprefix('file://')).expanduser().is_file(): raise InputError(f"{flag} {p!r}: file not found")
 
 def cmd_run(a) -> int:
     "Answer a prompt about images/videos with the configured engine (local or remote), or run a task end to end."
-    from qwen_vl.inputs import InputError
-    from qwen_vl.remote import engine_for
+    from qwen_vl.config import setup_logging
+    from qwen_vl.generation import engine_for
     if a.task and a.stream: raise InputError('--stream prints plain answers; with --task the structured result is printed whole')
     if not a.task and not a.prompt: raise InputError('--prompt is required (or give --task)')
     _check_files(a.image, '--image'); _check_files(a.video, '--video')
@@ -72,7 +72,6 @@ def cmd_run(a) -> int:
 # %% ../nbs/53_cli.ipynb #e101fac9
 def _size(v:str|None, flag:str):
     "`(w, h)` from 'WxH', or None."
-    from qwen_vl.inputs import InputError
     if not v: return None
     try: w, h = (int(x) for x in v.lower().split('x'))
     except ValueError: raise InputError(f"{flag} must look like 1024x768, got {v!r}") from None
@@ -81,7 +80,6 @@ def _size(v:str|None, flag:str):
 
 def _fields(pairs:list[str]) -> dict:
     "`--set NAME=VALUE` pairs as a dict, JSON values decoded."
-    from qwen_vl.inputs import InputError
     out = {}
     for p in pairs or []:
         k, eq, v = p.partition('=')
@@ -131,6 +129,7 @@ def cmd_parse(a) -> int:
 def cmd_serve(a) -> int:
     "Serve the API and the app."
     from qwen_vl.api import GracefulServer, create_app, server_config
+    from qwen_vl.config import setup_logging
     from qwen_vl.media import clean_stale_request_files
     from qwen_vl.loader import resolve_source
     from qwen_vl.service import InferenceService
@@ -163,9 +162,9 @@ def cmd_serve(a) -> int:
 def cmd_bench(a) -> int:
     "Benchmark HF generate against the fast decode path."
     from qwen_vl.bench import REAL_SIZES, format_table, random_model, run_bench
+    from qwen_vl.config import load_settings, setup_logging
     from qwen_vl.engine import UnifiedQwenInference
     size = (a.model or '').upper()
-    from qwen_vl.inputs import InputError
     s = load_settings(a.config, model=a.model if size not in REAL_SIZES else f'random-{size}', quantization=a.quantization, device_map=a.device_map)
     if s.backend == 'remote': raise InputError('bench measures the decode paths of a model loaded here; with QWEN_VL_BACKEND=remote there is none (unset it)')
     setup_logging(s)
@@ -179,7 +178,6 @@ def cmd_bench(a) -> int:
 def cmd_hash_key(a) -> int:
     "Print the `sha256:` entry of an API key (from the argument, or stdin), or a new key and its entry."
     import secrets
-    from qwen_vl.inputs import InputError
     from qwen_vl.security import hash_key
     if a.new: key = 'qvl-' + secrets.token_urlsafe(32); print(key, flush=True)
     else: key = a.key if a.key is not None else sys.stdin.readline().strip()
@@ -248,16 +246,19 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 # %% ../nbs/53_cli.ipynb #d878263f
+def exit_code(e:BaseException) -> int|None:
+    "Exit code of an expected failure: 2 for bad settings or input or a model not found, 3 for a failed service or remote engine; None for a bug."
+    # settings and the loader are imported only by the commands that need them: an error of theirs can only come once they are
+    late = tuple(getattr(sys.modules.get(m), n, ()) for m, n in (('qwen_vl.config', 'ConfigError'), ('qwen_vl.loader', 'ModelNotAvailableError')))
+    if isinstance(e, (InputError, *late)): return 2
+    return 3 if isinstance(e, ServiceError) else None
+
 def main(argv:list[str]|None=None) -> int:
     "Entry point of the `qwen-vl` command."
-    from qwen_vl.inputs import InputError
-    from qwen_vl.loader import ModelNotAvailableError
-    from qwen_vl.service import ServiceError
     a = build_parser().parse_args(argv)
     try: return a.func(a)
-    except (ConfigError, InputError, ModelNotAvailableError) as e:
-        print(f'qwen-vl {a.command}: error: {e}', file=sys.stderr); return 2
-    except ServiceError as e:  # the remote engine is unreachable or failed
-        print(f'qwen-vl {a.command}: error: {e}', file=sys.stderr); return 3
     except KeyboardInterrupt:
         print('interrupted', file=sys.stderr); return 130
+    except Exception as e:
+        if (code := exit_code(e)) is None: raise
+        print(f'qwen-vl {a.command}: error: {e}', file=sys.stderr); return code

@@ -11,15 +11,16 @@ from dataclasses import dataclass, asdict
 from pathlib import Path
 from urllib.parse import urlparse
 from PIL import Image, ImageOps, UnidentifiedImageError
-from .config import Settings, load_settings
+from typing import TYPE_CHECKING
+if TYPE_CHECKING: from qwen_vl.config import Settings  # in annotations only: the settings load when a function needs them
 from .errors import InputError, LimitError
 
 # %% auto #0
 __all__ = ['MAX_FETCH_BYTES', 'VIDEO_SAMPLING', 'DEEP_MODES', 'IMAGE_MODEL_BYTES', 'DECODE_BYTES', 'FRAME_BYTES', 'VIDEO_READER',
            'CONTROL_TOKEN', 'LONE_SURROGATE', 'check_url', 'fetch_url', 'load_image', 'probe_video', 'make_test_video',
            'video_defaults', 'VideoPlan', 'video_plan', 'image_decoded_bytes', 'video_decoded_bytes', 'MediaBudget',
-           'read_video', 'use_video_reader', 'VisualInfo', 'model_input_size', 'plain_text', 'prepare_messages',
-           'chat_messages', 'check_count', 'check_request']
+           'read_video', 'use_video_reader', 'VisualInfo', 'smart_resize', 'model_input_size', 'plain_text',
+           'prepare_messages', 'chat_messages', 'check_count', 'check_request']
 
 # %% ../nbs/05_inputs.ipynb #f1934e2d
 def check_url(
@@ -349,6 +350,26 @@ def _item_kind(item:dict) -> str:
 
 def _url_of(v): return v.get('url') if isinstance(v, dict) else v
 
+# %% ../nbs/05_inputs.ipynb #39228725
+def smart_resize(
+    height:int, width:int, # the image's size
+    factor:int, # the grid: both sides become multiples of it
+    min_pixels:int, # the pixel range the model sees
+    max_pixels:int,
+) -> tuple:
+    "(height, width) as qwen-vl-utils' `smart_resize` computes it; `ValueError` past 200:1 or for an empty pixel range."
+    if min_pixels > max_pixels: raise ValueError(f"min_pixels ({min_pixels:,}) must not exceed max_pixels ({max_pixels:,})")
+    if max(height, width) / min(height, width) > 200:
+        raise ValueError(f"absolute aspect ratio must be smaller than 200, got {max(height, width) / min(height, width)}")
+    h, w = max(factor, round(height / factor) * factor), max(factor, round(width / factor) * factor)
+    if h * w > max_pixels:
+        beta = math.sqrt(height * width / max_pixels)
+        h, w = math.floor(height / beta / factor) * factor, math.floor(width / beta / factor) * factor
+    elif h * w < min_pixels:
+        beta = math.sqrt(min_pixels / (height * width))
+        h, w = math.ceil(height * beta / factor) * factor, math.ceil(width * beta / factor) * factor
+    return h, w
+
 # %% ../nbs/05_inputs.ipynb #043309b9
 def model_input_size(
     size:tuple, # (width, height) of the image
@@ -357,8 +378,8 @@ def model_input_size(
     factor:int=28, # the grid: both sides become multiples of it
 ) -> tuple:
     "The (width, height) the processor resizes an image of `size` to — smart-resized, and kept within the 200:1 it accepts."
-    from qwen_vl_utils import smart_resize
-    h, w = smart_resize(size[1], size[0], factor=factor, min_pixels=min_pixels, max_pixels=max_pixels)
+    try: h, w = smart_resize(size[1], size[0], factor=factor, min_pixels=min_pixels, max_pixels=max_pixels)
+    except ValueError as e: raise InputError(f'an image of {size[0]}×{size[1]} pixels: {e}') from None
     return (min(w, 200 * h), min(h, 200 * w))
 
 # %% ../nbs/05_inputs.ipynb #b35a412e
@@ -424,6 +445,7 @@ def prepare_messages(
     budget:MediaBudget|None=None, # what the request's media may decode to (default: a new one, for these messages)
 ) -> tuple[list[dict], list[VisualInfo]]:
     "A completed copy of `messages` and one `VisualInfo` per image/video, in order; media over the request's limits are refused before decoding."
+    from qwen_vl.config import load_settings
     s = settings or load_settings()
     budget = budget if budget is not None else MediaBudget(s)
     if not isinstance(messages, list) or not messages: raise InputError('messages must be a non-empty list of {"role": ..., "content": ...}')

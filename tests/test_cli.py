@@ -63,3 +63,26 @@ def test_serve_exits_when_the_first_model_load_fails(tmp_path):
     p = qwen_vl('serve', '--model', str(tmp_path), '--no-ui', '--port', str(port))
     assert p.returncode == 4, (p.returncode, p.stderr[-2000:])
     assert 'the model failed to load' in p.stderr and 'exiting' in p.stderr
+
+MODEL_CODE = {'torch', 'transformers', 'gradio'}
+SPOTTED = '```json\n[{"bbox_2d": [10, 20, 200, 60], "text_content": "Hello"}]\n```'
+
+def imports(*args, stdin=None):
+    "Run `qwen-vl ARGS` under `python -X importtime`: the process, and the top-level packages it imported."
+    p = subprocess.run([sys.executable, '-X', 'importtime', EXE, *args], input=stdin, capture_output=True, text=True,
+                       env=dict(os.environ, HF_HUB_OFFLINE='1'), timeout=300)
+    mods = {l.rsplit('|', 1)[1].strip().split('.')[0] for l in p.stderr.splitlines() if l.startswith('import time:') and '|' in l}
+    return p, mods
+
+def test_help_imports_no_model_code():
+    for args in (['--help'], *([c, '--help'] for c in ('doctor', 'make-tiny', 'run', 'parse', 'serve', 'bench', 'hash-key'))):
+        p, mods = imports(*args)
+        assert p.returncode == 0 and 'usage: qwen-vl' in p.stdout, (args, p.stderr[-2000:])
+        assert not mods & MODEL_CODE, (args, mods & MODEL_CODE)
+
+def test_parse_imports_no_model_code():
+    p, mods = imports('parse', '--task', 'ocr', '--image-size', '1024x768', stdin=SPOTTED)
+    assert p.returncode == 0, p.stderr[-2000:]
+    r = json.loads(p.stdout)
+    assert (r['mode'], r['visuals'][0]['input_size'], r['data']['lines'][0]['bbox']) == ('spotting', [1036, 756], [9.9, 20.3, 197.7, 61.0])
+    assert not mods & MODEL_CODE, mods & MODEL_CODE
