@@ -50,12 +50,13 @@ def cmd_run(a) -> int:
     "Answer a prompt about images/videos with the configured engine (local or remote), or run a task end to end."
     from qwen_vl.config import setup_logging
     from qwen_vl.generation import engine_for
+    from qwen_vl.service import InferenceService, ServiceEngine
     if a.task and a.stream: raise InputError('--stream prints plain answers; with --task the structured result is printed whole')
     if not a.task and not a.prompt: raise InputError('--prompt is required (or give --task)')
     _check_files(a.image, '--image'); _check_files(a.video, '--video')
     s = _settings(a)
     setup_logging(s)
-    engine = engine_for(s)
+    engine = ServiceEngine(InferenceService(s, engine=engine_for(s)), a.task or 'chat')  # the service's checks, as for every face
     gen = {k: v for k, v in dict(min_new_tokens=a.min_new_tokens, temperature=a.temperature, top_p=a.top_p, top_k=a.top_k, seed=a.seed).items() if v is not None}
     if a.task: return _run_task(a, engine, gen)
     res = engine.chat(a.prompt, images=a.image, videos=a.video, system=a.system, stream=a.stream, **gen)
