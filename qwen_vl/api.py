@@ -28,8 +28,9 @@ from .service import InferenceService
 
 # %% auto #0
 __all__ = ['log', 'error_response', 'ChatMessage', 'StreamOptions', 'ChatCompletionRequest', 'TaskRequest', 'to_engine_messages',
-           'token_estimate', 'chat_token_estimate', 'create_app', 'body_limit', 'HttpLimits', 'until_done_or_gone',
-           'free_port', 'header_timeout_protocol', 'server_config', 'GracefulServer', 'ServerThread', 'serve_in_thread']
+           'token_estimate', 'chat_token_estimate', 'add_error_handlers', 'create_app', 'body_limit', 'HttpLimits',
+           'until_done_or_gone', 'free_port', 'header_timeout_protocol', 'server_config', 'GracefulServer',
+           'ServerThread', 'serve_in_thread']
 
 # %% ../nbs/50_api.ipynb #80fd3687
 log = logging.getLogger('qwen_vl.api')
@@ -142,15 +143,9 @@ def _chunk(cid:str, model:str, created:int, delta:dict, finish=None, usage=None)
     if usage: body['usage'] = usage
     return f'data: {json.dumps(body, ensure_ascii=False)}\n\n'
 
-# %% ../nbs/50_api.ipynb #1fa8ca05
-def create_app(service:InferenceService) -> FastAPI:
-    "The HTTP API over `service`."
-    app = FastAPI(title='qwen_vl', version=__import__('qwen_vl').__version__, description='Qwen2.5-VL: OpenAI-compatible chat and task endpoints')
-    app.state.service = s = service
-    app.state.guard, app.state.in_flight = Guard(s.settings), 0
-    app.add_middleware(HttpLimits, api=app)  # inside the guard: a caller without a key is refused before its body is read
-    app.add_middleware(GuardMiddleware, api=app)
-
+# %% ../nbs/50_api.ipynb #de38093b
+def add_error_handlers(app:FastAPI):
+    "Every error in OpenAI's shape: a bad body (400), an unknown route (404, 405), a `RequestError` with its own status, a crash (500)."
     @app.exception_handler(RequestValidationError)
     async def _invalid(request, exc):
         errs = exc.errors(); e = errs[0] if errs else {}
@@ -173,6 +168,17 @@ def create_app(service:InferenceService) -> FastAPI:
     @app.exception_handler(Exception)
     async def _crash(request, exc):
         log.exception('unhandled error'); return error_response(500, f'internal error: {type(exc).__name__}', 'server_error', code='internal_error')
+
+# %% ../nbs/50_api.ipynb #1fa8ca05
+def create_app(service:InferenceService) -> FastAPI:
+    "The HTTP API over `service`."
+    app = FastAPI(title='qwen_vl', version=__import__('qwen_vl').__version__, description='Qwen2.5-VL: OpenAI-compatible chat and task endpoints')
+    app.state.service = s = service
+    app.state.guard, app.state.in_flight = Guard(s.settings), 0
+    app.add_middleware(HttpLimits, api=app)  # inside the guard: a caller without a key is refused before its body is read
+    app.add_middleware(GuardMiddleware, api=app)
+
+    add_error_handlers(app)
 
     @app.get('/healthz')
     async def healthz(): return {'status': 'ok'}  # on the event loop: a full thread pool doesn't delay it
@@ -284,6 +290,26 @@ async def until_done_or_gone(request:Request, # the HTTP request being answered
         if not job.done() and not cancel.is_set() and await request.is_disconnected(): cancel.set()
     return job.result()
 
+# %% ../nbs/50_api.ipynb #b28de01e
+async def _chat_events(stream, cid:str, model:str, created:int, include_usage:bool, rec:AuditRecord, files:RequestFiles):
+    "A streamed chat completion's server-sent events; however it ends, the generation stops and its files go."
+    it = iter(stream)
+    try:
+        yield _chunk(cid, model, created, {'role': 'assistant', 'content': ''})
+        while (piece := await run_in_threadpool(next, it, None)) is not None:
+            yield _chunk(cid, model, created, {'content': piece})
+        res = stream.result
+        rec.prompt_tokens, rec.completion_tokens = res.prompt_tokens, res.completion_tokens
+        yield _chunk(cid, model, created, {}, res.finish_reason)
+        if include_usage: yield _chunk(cid, model, created, {}, usage=_usage(res))
+    except RequestError as e:
+        rec.outcome = 'error' if e.status >= 500 else 'refused'
+        yield f"data: {json.dumps(e.to_dict())}\n\n"
+    finally:
+        stream.cancel(); it.close()
+        files.__exit__(None, None, None)
+    yield 'data: [DONE]\n\n'
+
 # %% ../nbs/50_api.ipynb #d8d4c0c7
 def _add_chat_route(app:FastAPI, s:InferenceService):
     @app.post('/v1/chat/completions')
@@ -309,24 +335,8 @@ def _add_chat_route(app:FastAPI, s:InferenceService):
             ticket.release()  # unless a generation took it (bad media, a cached answer): its place goes back
             if files and not streaming: files.__exit__(None, None, None)  # a stream removes its files when it ends
         include_usage = bool(req.stream_options and req.stream_options.include_usage)
-        async def events():
-            it = iter(stream)
-            try:
-                yield _chunk(cid, s.model_name, created, {'role': 'assistant', 'content': ''})
-                while (piece := await run_in_threadpool(next, it, None)) is not None:
-                    yield _chunk(cid, s.model_name, created, {'content': piece})
-                res = stream.result
-                rec.prompt_tokens, rec.completion_tokens = res.prompt_tokens, res.completion_tokens
-                yield _chunk(cid, s.model_name, created, {}, res.finish_reason)
-                if include_usage: yield _chunk(cid, s.model_name, created, {}, usage=_usage(res))
-            except RequestError as e:
-                rec.outcome = 'error' if e.status >= 500 else 'refused'
-                yield f"data: {json.dumps(e.to_dict())}\n\n"
-            finally:
-                stream.cancel(); it.close()
-                files.__exit__(None, None, None)
-            yield 'data: [DONE]\n\n'
-        return StreamingResponse(events(), media_type='text/event-stream', headers={'Cache-Control': 'no-cache'})
+        return StreamingResponse(_chat_events(stream, cid, s.model_name, created, include_usage, rec, files), media_type='text/event-stream',
+                                 headers={'Cache-Control': 'no-cache'})
     return chat
 
 # %% ../nbs/50_api.ipynb #4174bfaf

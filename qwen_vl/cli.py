@@ -186,26 +186,20 @@ def cmd_hash_key(a) -> int:
     print(hash_key(key), flush=True)
     return 0
 
-# %% ../nbs/53_cli.ipynb #be1cb75a
-def build_parser() -> argparse.ArgumentParser:
-    "The `qwen-vl` argument parser."
-    from qwen_vl import __version__
-    p = argparse.ArgumentParser(prog='qwen-vl', description='Qwen2.5-VL workbench: inference, tasks and serving.')
-    p.add_argument('--version', action='version', version=f'qwen-vl {__version__}')
-    sub = p.add_subparsers(dest='command', required=True, metavar='COMMAND')
-    def common(sp):
-        sp.add_argument('--config', help='YAML settings file (default: $QWEN_VL_CONFIG)')
-        sp.add_argument('--model', help="hub id, local folder, or 'tiny' (default: settings)")
-        sp.add_argument('--quantization', help='none | 4bit | 8bit')
-        sp.add_argument('--device-map', help='auto | cpu | cuda | cuda:N')
-        sp.add_argument('--backend', help='local | remote (default: settings, QWEN_VL_BACKEND)')
-        sp.add_argument('--remote-url', help='remote engine base URL ending in /v1 (QWEN_VL_REMOTE_URL)')
-    d = sub.add_parser('doctor', help='hardware, recommendation and resolved settings as JSON'); common(d)
-    d.set_defaults(func=cmd_doctor)
-    t = sub.add_parser('make-tiny', help='build the tiny random-weight Qwen2.5-VL checkpoint')
-    t.add_argument('path', help='folder to write'); t.add_argument('--seed', type=int, default=0)
-    t.set_defaults(func=cmd_make_tiny)
-    r = sub.add_parser('run', help='answer a prompt about images/videos'); common(r)
+# %% ../nbs/53_cli.ipynb #9e667c3b
+def _common(sp:argparse.ArgumentParser):
+    "The options every command that loads settings takes."
+    sp.add_argument('--config', help='YAML settings file (default: $QWEN_VL_CONFIG)')
+    sp.add_argument('--model', help="hub id, local folder, or 'tiny' (default: settings)")
+    sp.add_argument('--quantization', help='none | 4bit | 8bit')
+    sp.add_argument('--device-map', help='auto | cpu | cuda | cuda:N')
+    sp.add_argument('--backend', help='local | remote (default: settings, QWEN_VL_BACKEND)')
+    sp.add_argument('--remote-url', help='remote engine base URL ending in /v1 (QWEN_VL_REMOTE_URL)')
+
+# %% ../nbs/53_cli.ipynb #cb855560
+def _add_run(sub):
+    "The `run` command: a prompt or a task on images and videos."
+    r = sub.add_parser('run', help='answer a prompt about images/videos'); _common(r)
     r.add_argument('--prompt', help='the question (with --task: overrides the task prompt, or is the query)')
     r.add_argument('--task', help='run a task: ocr, document, recognition, spatial, video, computer_use, mobile_use')
     r.add_argument('--mode', help="the task's mode (default: the task's first)")
@@ -220,6 +214,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument('--temperature', type=float); r.add_argument('--top-p', type=float)
     r.add_argument('--top-k', type=int); r.add_argument('--seed', type=int)
     r.set_defaults(func=cmd_run)
+
+# %% ../nbs/53_cli.ipynb #acf81800
+def _add_parse(sub):
+    "The `parse` command: a saved answer into a task's structured result."
     q = sub.add_parser('parse', help="parse a model answer (stdin) into a task's structured result")
     q.add_argument('--task', required=True, help='ocr, document, recognition, spatial, video, computer_use, mobile_use')
     q.add_argument('--mode', help='the mode the answer was asked in (default: guessed from the answer)')
@@ -230,12 +228,16 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument('--file', help='read the answer from this file instead of stdin')
     q.add_argument('--draw', metavar='OUT.png', help='save the picture of the result')
     q.set_defaults(func=cmd_parse)
-    v = sub.add_parser('serve', help='serve the HTTP API and the Gradio app'); common(v)
+
+# %% ../nbs/53_cli.ipynb #c675fd6c
+def _add_serving(sub):
+    "The `serve`, `bench` and `hash-key` commands."
+    v = sub.add_parser('serve', help='serve the HTTP API and the Gradio app'); _common(v)
     v.add_argument('--host', help='address to bind (default 127.0.0.1, GRADIO_SERVER_NAME)')
     v.add_argument('--port', type=int, help='port (default 7860, GRADIO_SERVER_PORT)')
     v.add_argument('--no-ui', action='store_true', help='API only, without the Gradio app')
     v.set_defaults(func=cmd_serve)
-    bn = sub.add_parser('bench', help='benchmark HF generate against the fast decode path'); common(bn)
+    bn = sub.add_parser('bench', help='benchmark HF generate against the fast decode path'); _common(bn)
     bn.add_argument('--new-tokens', type=int, default=512); bn.add_argument('--batches', default='1,4,8,16')
     bn.add_argument('--image-size', default='1280x960', metavar='WxH'); bn.add_argument('--json', action='store_true', help='print the report as JSON instead of a table')
     bn.add_argument('--out', metavar='OUT.json', help='also write the report to this file')
@@ -244,6 +246,20 @@ def build_parser() -> argparse.ArgumentParser:
     hk.add_argument('key', nargs='?', help='the key (default: read a line from stdin)')
     hk.add_argument('--new', action='store_true', help='make a new random key; prints the key, then its entry')
     hk.set_defaults(func=cmd_hash_key)
+
+# %% ../nbs/53_cli.ipynb #f11f90b2
+def build_parser() -> argparse.ArgumentParser:
+    "The `qwen-vl` argument parser."
+    from qwen_vl import __version__
+    p = argparse.ArgumentParser(prog='qwen-vl', description='Qwen2.5-VL workbench: inference, tasks and serving.')
+    p.add_argument('--version', action='version', version=f'qwen-vl {__version__}')
+    sub = p.add_subparsers(dest='command', required=True, metavar='COMMAND')
+    d = sub.add_parser('doctor', help='hardware, recommendation and resolved settings as JSON'); _common(d)
+    d.set_defaults(func=cmd_doctor)
+    t = sub.add_parser('make-tiny', help='build the tiny random-weight Qwen2.5-VL checkpoint')
+    t.add_argument('path', help='folder to write'); t.add_argument('--seed', type=int, default=0)
+    t.set_defaults(func=cmd_make_tiny)
+    _add_run(sub); _add_parse(sub); _add_serving(sub)
     return p
 
 # %% ../nbs/53_cli.ipynb #d878263f

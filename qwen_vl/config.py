@@ -10,12 +10,13 @@ import contextvars, json, logging, os, sys
 from pathlib import Path
 from typing import Any, Literal
 import yaml
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict, SettingsError, YamlConfigSettingsSource
 
 # %% auto #0
-__all__ = ['MIN_PIXELS', 'MAX_PIXELS', 'request_id_var', 'Settings', 'model_choice', 'env_name', 'settings_table', 'ConfigError',
-           'load_settings', 'JsonFormatter', 'RequestIdFilter', 'setup_logging']
+__all__ = ['MIN_PIXELS', 'MAX_PIXELS', 'request_id_var', 'ModelSettings', 'LimitSettings', 'EngineSettings', 'ServingSettings',
+           'Settings', 'model_choice', 'env_name', 'settings_table', 'ConfigError', 'load_settings', 'JsonFormatter',
+           'RequestIdFilter', 'setup_logging']
 
 # %% ../nbs/00_config.ipynb #153c3dee
 def _env(name:str, env:str, default:Any, desc:str, **kw):
@@ -34,10 +35,9 @@ class _MappingEnvSource(EnvSettingsSource):
 # %% ../nbs/00_config.ipynb #d8abe3a7
 MIN_PIXELS, MAX_PIXELS = 4*28*28, 16384*28*28 # the processor's default pixel range
 
-# %% ../nbs/00_config.ipynb #51bcf76d
-class Settings(BaseSettings):
-    "All qwen_vl settings; build with `load_settings` to get YAML and clear errors."
-    model_config = SettingsConfigDict(extra='forbid', populate_by_name=True, validate_default=True, frozen=True)
+# %% ../nbs/00_config.ipynb #b486323c
+class ModelSettings(BaseModel):
+    "What model to load and how, and what it sees of images and videos."
     model_size: Literal['3B', '7B'] = _env('model_size', 'QWEN_MODEL_SIZE', '3B', 'Qwen2.5-VL Instruct size used when `model` is unset')
     model: str|None = _env('model', 'QWEN_MODEL', None, 'Model override: hub id, local path, or `tiny`')
     quantization: Literal['none', '4bit', '8bit'] = _env('quantization', 'QWEN_QUANTIZATION', 'none', 'bitsandbytes quantization')
@@ -55,6 +55,22 @@ class Settings(BaseSettings):
     video_total_pixels: int|None = _env('video_total_pixels', 'QWEN_VIDEO_TOTAL_PIXELS', None, 'Pixel budget for all frames of a video', ge=28*28)
     allowed_url_hosts: list[str] = _env('allowed_url_hosts', 'QWEN_ALLOWED_URL_HOSTS', [], 'Hosts that image/video URLs may be fetched from; [] = none, ["*"] = any')
     cache_dir: Path = _env('cache_dir', 'QWEN_VL_CACHE', Path('~/.cache/qwen_vl'), 'Where `tiny` and other built artifacts are kept')
+
+    @field_validator('device_map')
+    @classmethod
+    def _check_device_map(cls, v):
+        import re
+        if not re.fullmatch(r'auto|cpu|cuda|cuda:\d+|balanced|balanced_low_0|sequential', v):
+            raise ValueError("must be one of auto, cpu, cuda, cuda:N, balanced, balanced_low_0, sequential")
+        return v
+
+    @field_validator('model_size', mode='before')
+    @classmethod
+    def _size_upper(cls, v): return v.upper() if isinstance(v, str) else v
+
+# %% ../nbs/00_config.ipynb #0eda9f27
+class LimitSettings(BaseModel):
+    "What one request may hold and how long a client may take to send it."
     max_image_mb: float = _env('max_image_mb', 'QWEN_MAX_IMAGE_MB', 20.0, 'Largest accepted image file (MB)', gt=0)
     max_video_mb: float = _env('max_video_mb', 'QWEN_MAX_VIDEO_MB', 100.0, 'Largest accepted video file (MB)', gt=0)
     max_image_pixels: int = _env('max_image_pixels', 'QWEN_MAX_IMAGE_PIXELS', 50_000_000, 'Largest accepted image area, checked before decoding', ge=28*28)
@@ -69,6 +85,10 @@ class Settings(BaseSettings):
     header_timeout: float = _env('header_timeout', 'QWEN_HEADER_TIMEOUT', 10.0, 'Seconds a client has to send a request line and headers', gt=0)
     body_timeout: float = _env('body_timeout', 'QWEN_BODY_TIMEOUT', 60.0, 'Seconds a client has to send the whole request body', gt=0)
     shutdown_grace: float = _env('shutdown_grace', 'QWEN_SHUTDOWN_GRACE', 55.0, 'Seconds running requests get to finish after SIGTERM (keep it under the pod\'s terminationGracePeriodSeconds); the rest end with an error event', ge=0)
+
+# %% ../nbs/00_config.ipynb #864b3cb2
+class EngineSettings(BaseModel):
+    "How answers are decoded: the fast path, or a remote engine; tracing."
     decode: Literal['auto', 'hf', 'fast'] = _env('decode', 'QWEN_DECODE', 'auto', 'Decode path: fast = static-cache step (CUDA graphs on GPU), hf = `model.generate`, auto = fast on CUDA')
     decode_slots: int = _env('decode_slots', 'QWEN_DECODE_SLOTS', 8, 'Sequences the fast path decodes together (continuous batching)', ge=1, le=256)
     cuda_graphs: bool = _env('cuda_graphs', 'QWEN_CUDA_GRAPHS', True, 'Capture the fast decode step in CUDA graphs (GPU only)')
@@ -81,6 +101,10 @@ class Settings(BaseSettings):
     otlp_endpoint: str|None = _env('otlp_endpoint', 'OTEL_EXPORTER_OTLP_ENDPOINT', None, 'OpenTelemetry collector (OTLP/HTTP) base URL, e.g. http://otel-collector:4318; tracing is off when unset', pattern=r'^https?://\S+$')
     otel_service_name: str = _env('otel_service_name', 'OTEL_SERVICE_NAME', 'qwen-vl', 'Service name on the traces')
     remote_retries: int = _env('remote_retries', 'QWEN_VL_REMOTE_RETRIES', 3, 'Retries (with backoff) when the remote is unreachable or answers 429/502/503/504', ge=0, le=10)
+
+# %% ../nbs/00_config.ipynb #b31f19dc
+class ServingSettings(BaseModel):
+    "The service and its faces: queue, cache, keys and limits per caller, the app, logging."
     concurrency: int|None = _env('concurrency', 'QWEN_CONCURRENCY', None, 'Generations running at once; default: QWEN_DECODE_SLOTS on the fast decode path (decoded together), 1 with generate', ge=1, le=256)
     queue_size: int = _env('queue_size', 'QWEN_QUEUE_SIZE', 16, 'Requests that may wait for a slot; more are refused with 429', ge=0)
     cache_size: int = _env('cache_size', 'QWEN_CACHE_SIZE', 128, 'Greedy results kept in the LRU cache (0 = off)', ge=0)
@@ -103,20 +127,6 @@ class Settings(BaseSettings):
     log_level: Literal['DEBUG', 'INFO', 'WARNING', 'ERROR', 'CRITICAL'] = _env('log_level', 'LOG_LEVEL', 'INFO', 'Logging level')
     log_format: Literal['json', 'text'] = _env('log_format', 'LOG_FORMAT', 'text', 'Log lines as JSON objects or text')
 
-    @field_validator('device_map')
-    @classmethod
-    def _check_device_map(cls, v):
-        import re
-        if not re.fullmatch(r'auto|cpu|cuda|cuda:\d+|balanced|balanced_low_0|sequential', v):
-            raise ValueError("must be one of auto, cpu, cuda, cuda:N, balanced, balanced_low_0, sequential")
-        return v
-
-    @field_validator('log_level', 'quantization', 'log_format', 'dtype', 'attn_implementation', 'decode', 'backend', mode='before')
-    @classmethod
-    def _lower_upper(cls, v, info):
-        if not isinstance(v, str): return v
-        return v.upper() if info.field_name == 'log_level' else v.lower()
-
     @field_validator('api_keys', 'admin_keys')
     @classmethod
     def _check_keys(cls, v):
@@ -125,9 +135,16 @@ class Settings(BaseSettings):
         if bad: raise ValueError(f"{bad[0][:20]!r}... is not a key hash: a hashed key is 'sha256:' and 64 hex digits (`qwen-vl hash-key` prints one)")
         return v
 
-    @field_validator('model_size', mode='before')
+# %% ../nbs/00_config.ipynb #7d5814fd
+class Settings(ServingSettings, EngineSettings, LimitSettings, ModelSettings, BaseSettings):
+    "All qwen_vl settings; build with `load_settings` to get YAML and clear errors."
+    model_config = SettingsConfigDict(extra='forbid', populate_by_name=True, validate_default=True, frozen=True)
+
+    @field_validator('log_level', 'quantization', 'log_format', 'dtype', 'attn_implementation', 'decode', 'backend', mode='before')
     @classmethod
-    def _size_upper(cls, v): return v.upper() if isinstance(v, str) else v
+    def _lower_upper(cls, v, info):
+        if not isinstance(v, str): return v
+        return v.upper() if info.field_name == 'log_level' else v.lower()
 
     @field_validator('cache_dir', 'models_dir')
     @classmethod

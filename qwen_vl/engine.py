@@ -181,7 +181,8 @@ def run_batch(self:UnifiedQwenInference,
               batch:list[list[dict]], # conversations in the cookbook format
               options:GenerationOptions, # validated generation settings
               pieces:queue.Queue|None=None, # where a one-conversation batch puts its text pieces
-              cancel:threading.Event|None=None) -> list[InferenceResult]: # set to stop at the next token
+              cancel:threading.Event|None=None, # set to stop at the next token
+              ) -> list[InferenceResult]:
     "Prepare, generate and finish a batch of conversations."
     o = generation_options(options)
     t0 = time.perf_counter(); wall = wall_clock(t0, time.time())

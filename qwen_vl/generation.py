@@ -53,14 +53,14 @@ def generation_options(options:GenerationOptions|dict|None=None, **kw) -> Genera
 @dataclass
 class InferenceResult:
     "The answer to one request, with what the layers above need."
-    text: str
+    text: str # the answer (starting with the prefill, if the conversation had one)
     finish_reason: str # 'stop', 'length' or 'cancelled'
-    prompt_tokens: int
-    completion_tokens: int
-    visuals: list[VisualInfo]
-    timings: dict = field(default_factory=dict)
-    decode_path: str = 'hf' # 'hf' (`generate`), 'fast' (static-cache steps) or 'fast-cuda-graph'
-    token_ids: list[int] = field(default_factory=list, repr=False)
+    prompt_tokens: int # tokens of the prompt, images and videos included
+    completion_tokens: int # tokens generated
+    visuals: list[VisualInfo] # each image's and video's original and model-input size
+    timings: dict = field(default_factory=dict) # `timings()`: preprocessing, time to first token, decoding, speed
+    decode_path: str = 'hf' # 'hf' (`generate`), 'fast' (static-cache steps), 'fast-cuda-graph' or 'remote'
+    token_ids: list[int] = field(default_factory=list, repr=False) # the generated token ids (local engines)
     def to_dict(self) -> dict:
         "JSON-ready form (without token ids)."
         d = asdict(self); d.pop('token_ids')
@@ -71,7 +71,8 @@ def timings(t0:float, # `time.perf_counter()` when the request started
             t1:float, # when its inputs were ready
             t_first:float|None, # when the first token came (None: none came; counts as `t2`)
             t2:float, # when the last token came
-            tokens:int) -> dict: # tokens generated
+            tokens:int, # tokens generated
+            ) -> dict:
     "Preprocessing, time to first token, decoding time and decode speed of one generation, in seconds and tokens/s."
     tf = t_first or t2
     return dict(preprocess_s=round(t1 - t0, 4), ttft_s=round(tf - t1, 4), decode_s=round(t2 - tf, 4), total_s=round(t2 - t0, 4),
@@ -124,7 +125,8 @@ class Engine(ABC):
     def run_batch(self, batch:list[list[dict]], # conversations in the cookbook format
                   options:GenerationOptions, # validated generation settings
                   pieces:queue.Queue|None=None, # where a one-conversation batch puts its text pieces as they are decoded
-                  cancel:threading.Event|None=None) -> list[InferenceResult]: # set to stop at the next token
+                  cancel:threading.Event|None=None, # set to stop at the next token
+                  ) -> list[InferenceResult]:
         "Answer each conversation of `batch`."
         raise NotImplementedError(f'{type(self).__name__} does not implement run_batch')
     def close(self): "Free what the engine holds (before it is replaced)."

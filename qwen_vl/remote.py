@@ -170,7 +170,8 @@ def run_batch(self:RemoteEngine,
               batch:list[list[dict]], # conversations in the cookbook format
               options:GenerationOptions, # validated generation settings
               pieces:queue.Queue|None=None, # where a one-conversation batch puts its text pieces
-              cancel:threading.Event|None=None) -> list[InferenceResult]: # set to stop at the next piece
+              cancel:threading.Event|None=None, # set to stop at the next piece
+              ) -> list[InferenceResult]:
     "Answer a batch of conversations (one request each) on the remote."
     o = generation_options(options)
     return [self._one(conv, o, pieces if len(batch) == 1 else None, cancel) for conv in batch]

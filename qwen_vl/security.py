@@ -67,11 +67,11 @@ def bearer(authorization:str|None) -> str|None:
 @dataclass
 class Refusal:
     "Why a request is refused: HTTP status, message, OpenAI error type and code, seconds to wait."
-    status: int
-    message: str
-    type: str
-    code: str
-    retry_after: float|None = None
+    status: int # the HTTP status: 401, 403, 411, 413 or 429
+    message: str # what is wrong and what to do
+    type: str # the OpenAI error type
+    code: str # the OpenAI error code
+    retry_after: float|None = None # seconds until a retry may succeed (rate limits)
 
     def response(self, request_id:str|None=None, text:bool=False) -> JSONResponse|PlainTextResponse:
         "The refusal as an HTTP answer: OpenAI's error shape (or the message as plain `text`), with `Retry-After` when there is a wait."
@@ -82,7 +82,10 @@ class Refusal:
 # %% ../nbs/42_security.ipynb #fd2bf437
 class RateLimiter:
     "Sliding-window limits per caller: requests per minute and tokens per minute."
-    def __init__(self, rpm:int=0, tpm:int=0, window:float=60.0, clock=time.monotonic):
+    def __init__(self, rpm:int=0, # requests per caller per window (0: unlimited)
+                 tpm:int=0, # tokens per caller per window (0: unlimited)
+                 window:float=60.0, # the sliding window, in seconds
+                 clock=time.monotonic): # where the time comes from (tests pass their own)
         self.rpm, self.tpm, self.window, self.clock = rpm, tpm, window, clock
         self._requests: dict[str, deque] = {}; self._tokens: dict[str, deque] = {}
         self._held: dict[str, int] = {} # tokens reserved by requests still running
@@ -158,21 +161,21 @@ audit_log = logging.getLogger('qwen_vl.audit')
 @dataclass
 class AuditRecord:
     "What the audit log says about one request: never its content."
-    method: str
-    route: str
-    client: str = '-'
-    request_id: str = '-'
-    key_id: str = '-'
-    task: str = '-'
-    request_bytes: int = 0
-    images: int = 0
-    videos: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    status: int = 0
+    method: str # the HTTP method
+    route: str # the path, e.g. /v1/tasks/ocr
+    client: str = '-' # the client's address
+    request_id: str = '-' # the id on the request's log lines
+    key_id: str = '-' # which API key (its id, never the key)
+    task: str = '-' # 'chat' or the task's name
+    request_bytes: int = 0 # the body's size
+    images: int = 0 # images the request held
+    videos: int = 0 # videos the request held
+    prompt_tokens: int = 0 # tokens of the prompt
+    completion_tokens: int = 0 # tokens generated
+    status: int = 0 # the HTTP status answered
     outcome: str = '-' # ok, refused (4xx), error (5xx or a failed stream), cancelled (client left)
-    latency_s: float = 0.0
-    started: float = field(default_factory=time.perf_counter, repr=False)
+    latency_s: float = 0.0 # seconds from the request's arrival to its last byte
+    started: float = field(default_factory=time.perf_counter, repr=False) # `time.perf_counter()` when it arrived
     reserved: int = field(default=0, repr=False) # tokens held against the caller's per-minute budget while it runs
 
     def finish(self, status:int, outcome:str|None=None) -> 'AuditRecord':
@@ -200,7 +203,11 @@ class Guard:
 
 # %% ../nbs/42_security.ipynb #1d4b7346
 @patch
-def check(self:Guard, authorization:str|None, rec:AuditRecord, limit:bool=True) -> Refusal|None:
+def check(self:Guard,
+          authorization:str|None, # the request's Authorization header
+          rec:AuditRecord, # its audit record: gets the key id
+          limit:bool=True, # count the request against the caller's rate limits
+) -> Refusal|None:
     "Identify the caller of `rec` by its bearer key (or address) and apply the limits (if `limit`); a `Refusal` or None."
     if self.keys.enabled:
         kid = self.keys.check(bearer(authorization))
@@ -210,7 +217,11 @@ def check(self:Guard, authorization:str|None, rec:AuditRecord, limit:bool=True) 
 
 # %% ../nbs/42_security.ipynb #bc5076b5
 @patch
-def admin(self:Guard, authorization:str|None, rec:AuditRecord, action:str='this') -> Refusal|None:
+def admin(self:Guard,
+          authorization:str|None, # the request's Authorization header
+          rec:AuditRecord, # its audit record: gets the key id
+          action:str='this', # what the refusal names, e.g. 'switching models'
+) -> Refusal|None:
     "None when the bearer key is an admin key (its id noted on `rec`); else the 401 or 403 `Refusal` of `action`."
     if not self.admins.enabled:
         return Refusal(403, f'{action} is an admin action, and admin actions are off until QWEN_ADMIN_KEYS is set', 'permission_error', 'admin_disabled')
@@ -321,10 +332,10 @@ class GuardMiddleware:
 @dataclass
 class UiUser:
     "Who makes a request in the app: the key id they signed in with ('ui' without keys), their address, their `UiAccess`, whether the key is an admin key."
-    key_id: str = 'ui'
-    client: str = 'ui'
-    access: UiAccess|None = field(default=None, repr=False, compare=False)
-    admin: bool = False
+    key_id: str = 'ui' # the id of the key they signed in with
+    client: str = 'ui' # their address
+    access: UiAccess|None = field(default=None, repr=False, compare=False) # the app's access rules that let them in
+    admin: bool = False # whether their key is an admin key
 
 # %% ../nbs/42_security.ipynb #0f105c4f
 _signing_in = contextvars.ContextVar('qwen_vl_signing_in', default=None)  # the sign-in being answered: what `sign_in` found
@@ -341,49 +352,64 @@ class UiAccess:
         self.admins = guard.admins if guard is not None else KeyChecker(s.admin_keys if s else [])
         self.logins = RateLimiter(s.login_rate_limit if s else 10)
         self.sessions: dict[str, tuple[str, bool]] = {} # Gradio session token -> (key id, admin)
-    @contextmanager
-    def audited(self, user:UiUser|None, route:str, task:str):
-        "One app request: yields its `AuditRecord` to fill in (set `.status` on a refusal); at the end its tokens count and its line is written."
-        u = user or UiUser()
-        rec = AuditRecord('UI', route, client=u.client, key_id=u.key_id, task=task, request_id=request_id_var.get() or uuid.uuid4().hex[:12])
-        outcome = None
-        try: yield rec
-        except GeneratorExit: outcome = 'cancelled'; raise
-        except Exception: rec.status = rec.status or 500; raise
-        finally:
-            rec.finish(rec.status or 200, outcome)
-            if self.guard is not None: self.guard.done(rec)
-            elif self.audit_lines: audit(rec)
-    async def serve(self, scope, receive, send, app):
-        "ASGI for the mounted app's requests: sign-ins limited and audited, uploads bounded and typed (`UiFiles`), the rest on to `app`."
-        sub = re.sub('/+', '/', scope['path'])[len(self.path):].rstrip('/')
-        if scope['method'] == 'POST' and sub == '/login': return await self._login(scope, receive, send, app)
-        if self.files is not None and sub in ('/gradio_api/upload', '/gradio_api/process_recording'): return await self.files.upload(scope, receive, send, app)
-        return await app(scope, receive, send)
-    async def _login(self, scope, receive, send, app):
-        client = (scope.get('client') or ('-',))[0]
-        rec = AuditRecord('POST', scope['path'], client=client, request_id=request_id_var.get() or uuid.uuid4().hex[:12])
-        write = self.guard.audit if self.guard is not None else self.audit_lines
-        if (wait := self.logins.admit('ip:' + client)) is not None:
-            if write: audit(rec.finish(429))
-            return await Refusal(429, f'too many sign-in attempts from {client}: the limit is {self.logins.rpm} a minute (QWEN_LOGIN_RATE_LIMIT); retry in {wait:.0f} s',
-                                 'rate_limit_error', 'rate_limit_exceeded', max(wait, 1)).response(rec.request_id)(scope, receive, send)
-        attempt, status, tokens = {}, [500], []
-        async def send_(m):
-            if m['type'] == 'http.response.start':
-                status[0] = m['status']
-                tokens.extend(v.split(b';')[0].split(b'=', 1)[-1].decode('latin-1') for k, v in m.get('headers', []) if k.lower() == b'set-cookie' and v.startswith(b'access-token'))
-            await send(m)
-        reset = _signing_in.set(attempt)
-        try: await app(scope, receive, send_)
-        finally:
-            _signing_in.reset(reset)
-            ok = status[0] == 200 and 'key_id' in attempt
-            if ok:
-                rec.key_id = attempt['key_id']
-                for t in tokens: self.sessions[t] = (attempt['key_id'], attempt['admin'])
-                while len(self.sessions) > 10_000: self.sessions.pop(next(iter(self.sessions)))  # the oldest sessions go first
-            if write: audit(rec.finish(status[0], 'ok' if ok else 'refused'))
+
+# %% ../nbs/42_security.ipynb #0c2da8d2
+@patch
+@contextmanager
+def audited(self:UiAccess, user:UiUser|None, # who makes the request
+            route:str, # what the audit log names it, e.g. /ui/task
+            task:str, # 'chat' or the task's name
+):
+    "One app request: yields its `AuditRecord` to fill in (set `.status` on a refusal); at the end its tokens count and its line is written."
+    u = user or UiUser()
+    rec = AuditRecord('UI', route, client=u.client, key_id=u.key_id, task=task, request_id=request_id_var.get() or uuid.uuid4().hex[:12])
+    outcome = None
+    try: yield rec
+    except GeneratorExit: outcome = 'cancelled'; raise
+    except Exception: rec.status = rec.status or 500; raise
+    finally:
+        rec.finish(rec.status or 200, outcome)
+        if self.guard is not None: self.guard.done(rec)
+        elif self.audit_lines: audit(rec)
+
+# %% ../nbs/42_security.ipynb #3ded9e19
+@patch
+async def serve(self:UiAccess, scope, # the ASGI connection scope of a request to the app
+                receive, # its ASGI receive channel
+                send, # and send channel
+                app): # the Gradio app to pass it on to
+    "ASGI for the mounted app's requests: sign-ins limited and audited, uploads bounded and typed (`UiFiles`), the rest on to `app`."
+    sub = re.sub('/+', '/', scope['path'])[len(self.path):].rstrip('/')
+    if scope['method'] == 'POST' and sub == '/login': return await self._login(scope, receive, send, app)
+    if self.files is not None and sub in ('/gradio_api/upload', '/gradio_api/process_recording'): return await self.files.upload(scope, receive, send, app)
+    return await app(scope, receive, send)
+
+# %% ../nbs/42_security.ipynb #9207aff3
+@patch
+async def _login(self:UiAccess, scope, receive, send, app):
+    client = (scope.get('client') or ('-',))[0]
+    rec = AuditRecord('POST', scope['path'], client=client, request_id=request_id_var.get() or uuid.uuid4().hex[:12])
+    write = self.guard.audit if self.guard is not None else self.audit_lines
+    if (wait := self.logins.admit('ip:' + client)) is not None:
+        if write: audit(rec.finish(429))
+        return await Refusal(429, f'too many sign-in attempts from {client}: the limit is {self.logins.rpm} a minute (QWEN_LOGIN_RATE_LIMIT); retry in {wait:.0f} s',
+                             'rate_limit_error', 'rate_limit_exceeded', max(wait, 1)).response(rec.request_id)(scope, receive, send)
+    attempt, status, tokens = {}, [500], []
+    async def send_(m):
+        if m['type'] == 'http.response.start':
+            status[0] = m['status']
+            tokens.extend(v.split(b';')[0].split(b'=', 1)[-1].decode('latin-1') for k, v in m.get('headers', []) if k.lower() == b'set-cookie' and v.startswith(b'access-token'))
+        await send(m)
+    reset = _signing_in.set(attempt)
+    try: await app(scope, receive, send_)
+    finally:
+        _signing_in.reset(reset)
+        ok = status[0] == 200 and 'key_id' in attempt
+        if ok:
+            rec.key_id = attempt['key_id']
+            for t in tokens: self.sessions[t] = (attempt['key_id'], attempt['admin'])
+            while len(self.sessions) > 10_000: self.sessions.pop(next(iter(self.sessions)))  # the oldest sessions go first
+        if write: audit(rec.finish(status[0], 'ok' if ok else 'refused'))
 
 # %% ../nbs/42_security.ipynb #fe919374
 @patch
@@ -405,7 +431,11 @@ def user(self:UiAccess, request) -> UiUser:
 
 # %% ../nbs/42_security.ipynb #49824d61
 @patch
-def admin_refusal(self:UiAccess, user:UiUser, key:str|None=None, action:str='loading a model') -> str|None:
+def admin_refusal(self:UiAccess,
+                  user:UiUser, # who asks
+                  key:str|None=None, # an admin key typed in the app, if any
+                  action:str='loading a model', # what the refusal names
+) -> str|None:
     "None when `user` signed in with an admin key or `key` is one; else why `action` is refused. Either way one audit line (`{path}/admin`)."
     status, kid, why = self._admin_check(user, key, action)
     rec = AuditRecord('UI', self.path + '/admin', client=user.client, key_id=kid or user.key_id, task='admin', request_id=request_id_var.get() or uuid.uuid4().hex[:12])
@@ -503,13 +533,17 @@ class UiFiles:
     "The app's own folder (uploads, results, exports), the bounds on what clients upload to it, and its cleaning."
     def __init__(self, settings, # `ui_upload_mb`, `ui_uploads_total_mb`, `ui_upload_ttl`, `temp_dir`
                  folder:str|Path|None=None, # default: `qwen-vl-app-<pid>` under `temp_dir` or the system temp
-                 clock=time.time):
+                 clock=time.time, # where the time comes from (tests pass their own)
+    ):
         self.settings, self.clock = settings, clock
         self.folder = Path(folder) if folder else Path(settings.temp_dir or tempfile.gettempdir())/f'qwen-vl-app-{os.getpid()}'
         self.kept: dict[str, tuple[str, int, float]] = {} # upload path -> (client, bytes, when)
         self.pending: dict[str, tuple[str, int]] = {} # uploads arriving -> (client, declared bytes)
         self._lock = threading.Lock()
-    async def upload(self, scope, receive, send, app):
+    async def upload(self, scope, # the ASGI connection scope of an upload to the app
+                     receive, # its ASGI receive channel
+                     send, # and send channel
+                     app): # the Gradio app to pass it on to
         "ASGI for Gradio's upload route: bounded before anything is written; what is no image or video is removed and refused (415)."
         if scope['path'].rstrip('/').endswith('/process_recording'):
             return await Refusal(404, 'the app takes no screen recordings', 'invalid_request_error', 'not_found').response(text=True)(scope, receive, send)
@@ -606,7 +640,11 @@ def admit(self:UiFiles, client:str, length:int|None) -> Refusal|str:
 
 # %% ../nbs/42_security.ipynb #4fe0ac93
 @patch
-def book(self:UiFiles, reservation:str, client:str, paths:list[str]):
+def book(self:UiFiles,
+         reservation:str, # what `admit` gave
+         client:str, # the uploader's address
+         paths:list[str], # the files the upload wrote
+):
     "End `reservation`: the uploaded `paths` now count as `client`'s."
     with self._lock:
         self.pending.pop(reservation, None)

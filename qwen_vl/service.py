@@ -6,7 +6,7 @@ Docs: https://qwen-vl.github.io/qwen_vl/service.html.md"""
 
 # %% ../nbs/41_service.ipynb #32488143
 from __future__ import annotations
-import contextvars, hashlib, json, logging, os, threading, time, uuid
+import contextvars, hashlib, json, logging, os, queue, threading, time, uuid
 import psutil
 from collections import OrderedDict
 from fastcore.basics import patch
@@ -154,7 +154,9 @@ def _slot(self:InferenceService, entered:float):
 # %% ../nbs/41_service.ipynb #b186ea6b
 class Admission:
     "A request's place in the waiting line, taken before its media are decoded; used once by a generation, or given back."
-    def __init__(self, service:InferenceService, task:str, entered:float):
+    def __init__(self, service:InferenceService, # the service whose line this place is in
+                 task:str, # what the request counts under
+                 entered:float): # `time.perf_counter()` when the place was taken
         self.service, self.task, self.entered, self.state = service, task, entered, 'held'
     def use(self) -> float:
         "Hand the place to the generation that now waits for a slot; when it was taken."
@@ -223,7 +225,10 @@ def _generate_now(self:InferenceService, messages, o, task, entered, q=None, can
 
 # %% ../nbs/41_service.ipynb #4fa22a8d
 @patch
-def generate(self:InferenceService, messages:list[dict], options=None, task:str='chat',
+def generate(self:InferenceService,
+             messages:list[dict], # one conversation in the cookbook format
+             options=None, # generation settings: a `GenerationOptions`, a dict or None
+             task:str='chat', # what the request counts under in the metrics and logs
              cancel:threading.Event|None=None, # set it to stop the generation at its next token (the client left)
              admission:Admission|None=None, # the place in line `admit` gave (default: join the line now)
              **kw) -> InferenceResult:
@@ -259,7 +264,10 @@ def _remember(self:InferenceService, key:str, res):
 
 # %% ../nbs/41_service.ipynb #82db8e1e
 @patch
-def stream(self:InferenceService, messages:list[dict], options=None, task:str='chat',
+def stream(self:InferenceService,
+           messages:list[dict], # one conversation in the cookbook format
+           options=None, # generation settings: a `GenerationOptions`, a dict or None
+           task:str='chat', # what the request counts under in the metrics and logs
            admission:Admission|None=None, # the place in line `admit` gave (default: join the line now)
            **kw) -> GenerationStream:
     "Answer one conversation as a stream of text pieces, through the queue."
@@ -280,7 +288,11 @@ class ServiceEngine(Engine):
     def settings(self): return self.service.settings
     @property
     def info(self) -> dict: return self.service.engine.info if self.service.engine is not None else {}
-    def run_batch(self, batch, options, pieces=None, cancel=None):
+    def run_batch(self, batch:list[list[dict]], # conversations in the cookbook format
+                  options, # generation settings
+                  pieces:queue.Queue|None=None, # where a one-conversation batch puts its text pieces
+                  cancel:threading.Event|None=None, # set to stop at the next token
+                  ) -> list[InferenceResult]:
         "Each conversation through the service, one after another; a one-conversation batch streams into `pieces`."
         out = []
         for conv in batch:
@@ -316,7 +328,9 @@ def run_task(self:InferenceService,
 # %% ../nbs/41_service.ipynb #2e421292
 class TaskStream:
     "A task's answer as it streams; `.result` parses it once done; `.cancel()` stops it."
-    def __init__(self, handler, stream:GenerationStream, mode:str|None):
+    def __init__(self, handler, # the task's handler, which parses the answer
+                 stream:GenerationStream, # the raw answer as it is decoded
+                 mode:str|None): # the task's mode
         self.handler, self.stream, self.mode, self._result = handler, stream, mode, None
     def __iter__(self): return iter(self.stream)
     def cancel(self): self.stream.cancel()
@@ -330,8 +344,15 @@ class TaskStream:
 
 # %% ../nbs/41_service.ipynb #4d745082
 @patch
-def stream_task(self:InferenceService, task:str, images:list=(), videos:list=(), mode:str|None=None, prompt:str|None=None,
-                system:str|None=None, options=None, prefill:str|None=None,
+def stream_task(self:InferenceService,
+                task:str, # a registered task's name (`list_tasks()`)
+                images:list=(), # image paths, URLs or PIL images
+                videos:list=(), # video paths
+                mode:str|None=None, # the task's mode (default: its first)
+                prompt:str|None=None, # a prompt instead of the mode's
+                system:str|None=None, # a system prompt instead of the mode's
+                options=None, # generation settings
+                prefill:str|None=None, # what the answer starts with
                 admission:Admission|None=None, # the place in line `admit` gave (default: join the line now)
                 **fields) -> TaskStream:
     "Run task `task` with its raw answer streaming; a `TaskStream`."
