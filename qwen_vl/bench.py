@@ -87,7 +87,13 @@ def _runner(engine, decoder, inputs, fast:bool):
     return lambda n: m.generate(**inputs, max_new_tokens=n, min_new_tokens=n, do_sample=False, repetition_penalty=1.0, pad_token_id=pad)
 
 # %% ../nbs/61_bench.ipynb #8bfd6bea
-def measure(engine, decoder, batch:list, new_tokens:int, fast:bool) -> dict:
+def measure(
+    engine, # the `UnifiedQwenInference` whose model and processor run
+    decoder, # the `FastDecoder` over the same model
+    batch:list, # the conversations (message lists), one per row
+    new_tokens:int, # tokens decoded per row, exactly
+    fast:bool, # the decoder's fast path (False: Hugging Face `generate`)
+) -> dict:
     "Time to first token, decode tokens/s and end-to-end seconds of one path on one batch."
     inputs, _ = engine.prepare(batch)
     run = _runner(engine, decoder, inputs, fast)
@@ -99,7 +105,14 @@ def measure(engine, decoder, batch:list, new_tokens:int, fast:bool) -> dict:
                 decode_tok_s=round(B * (new_tokens - 1) / max(e2e - ttft, 1e-9), 1))
 
 # %% ../nbs/61_bench.ipynb #a78c8c01
-def measure_staggered(engine, decoder, conv:list, B:int, new_tokens:int, gap_s:float) -> dict:
+def measure_staggered(
+    engine, # the `UnifiedQwenInference` whose model and processor run
+    decoder, # the `FastDecoder` over the same model
+    conv:list, # the conversation (message list) every request sends
+    B:int, # requests
+    new_tokens:int, # tokens decoded per request, exactly
+    gap_s:float, # seconds between one request's arrival and the next
+) -> dict:
     "Aggregate tokens/s of `B` requests arriving `gap_s` apart on the fast path."
     inputs, _ = engine.prepare([conv])
     run = _runner(engine, decoder, inputs, True)
@@ -112,7 +125,12 @@ def measure_staggered(engine, decoder, conv:list, B:int, new_tokens:int, gap_s:f
                 decode_tok_s=round(B * new_tokens / wall, 1), most_active=decoder.stats['most_active'])
 
 # %% ../nbs/61_bench.ipynb #fff94ef2
-def run_bench(engine, new_tokens:int=64, batches:tuple=(1, 4), image_size:tuple=(1280, 960)) -> dict:
+def run_bench(
+    engine, # the `UnifiedQwenInference` to measure
+    new_tokens:int=64, # tokens decoded per request
+    batches:tuple=(1, 4), # batch sizes to measure both paths at
+    image_size:tuple=(1280, 960), # (width, height) of the synthetic noise image
+) -> dict:
     "Both paths at each batch size on a synthetic image, then staggered arrivals at the largest; a JSON-ready report."
     img = Image.effect_noise(image_size, 64).convert('RGB')
     conv = chat_messages('Describe this image in detail.', images=[img])

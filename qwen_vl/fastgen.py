@@ -22,7 +22,11 @@ def text_config_of(model):
 # %% ../nbs/11_fastgen.ipynb #45dd4bd2
 class StaticKV:
     "Keys and values of every layer in fixed tensors of `slots` sequences × `length` positions."
-    def __init__(self, model, slots:int, length:int):
+    def __init__(self,
+                 model, # the `Qwen2_5_VLForConditionalGeneration` whose language model's layers the cache serves
+                 slots:int, # sequences the cache holds
+                 length:int, # positions per sequence: prompt plus new tokens
+                ):
         cfg, lm = text_config_of(model), model.model.language_model
         D = getattr(cfg, 'head_dim', None) or cfg.hidden_size // cfg.num_attention_heads
         dtype = lm.embed_tokens.weight.dtype
@@ -31,7 +35,11 @@ class StaticKV:
         self.v = [torch.zeros_like(k) for k in self.k]
         self.valid = torch.zeros(slots, length, dtype=torch.bool, device=lm.embed_tokens.weight.device)
 
-    def load(self, cache, attention_mask:torch.Tensor, slots:torch.Tensor):
+    def load(self,
+             cache, # the prefill's Hugging Face cache (`past_key_values`), one row per prompt
+             attention_mask:torch.Tensor, # [rows, prompt length] the prompts' mask: 1 for a token, 0 for left padding
+             slots:torch.Tensor, # [rows] the slot each row goes to
+            ):
         "Copy a prefill's `cache` (rows in `slots` order) into those slots; they attend to the unpadded prompt."
         P = attention_mask.shape[1]
         for k, v, layer in zip(self.k, self.v, cache.layers):
@@ -47,7 +55,14 @@ class StaticKV:
 
 # %% ../nbs/11_fastgen.ipynb #46227665
 @torch.inference_mode()
-def decode_step(model, tokens:torch.Tensor, positions:torch.Tensor, kv:StaticKV, index:torch.Tensor, span:int) -> torch.Tensor:
+def decode_step(
+    model, # the `Qwen2_5_VLForConditionalGeneration`: its language model's own modules compute the step
+    tokens:torch.Tensor, # [B] the last token of each of the first B slots
+    positions:torch.Tensor, # [B] each token's mRoPE position (the same on all three axes for a text token)
+    kv:StaticKV, # the cache the keys and values are written to and read from
+    index:torch.Tensor, # [B] the cache position each token's key and value are written at
+    span:int, # cache positions attended to: `0..span-1` (at most `kv.length`)
+) -> torch.Tensor:
     "Logits (float32) for one new token in each of the first `len(tokens)` slots, at mRoPE `positions`, writing keys/values at `index`."
     lm = model.model.language_model
     B = tokens.shape[0]
@@ -77,7 +92,8 @@ def sample_tokens(logits:torch.Tensor, # [rows, vocab] processed logits
                   temperature:torch.Tensor, # [rows]; 0 = greedy
                   top_p:torch.Tensor, # [rows] in (0, 1]
                   top_k:torch.Tensor, # [rows]; 0 = off
-                  generator:torch.Generator|None=None) -> torch.Tensor:
+                  generator:torch.Generator|None=None, # the random draws' source (None: torch's default)
+                 ) -> torch.Tensor:
     "One token per row: greedy where temperature is 0, else sampled with temperature, top-k and top-p."
     greedy = temperature <= 0
     scaled = logits / torch.where(greedy, torch.ones_like(temperature), temperature)[:, None]
@@ -94,7 +110,13 @@ def sample_tokens(logits:torch.Tensor, # [rows, vocab] processed logits
 # %% ../nbs/11_fastgen.ipynb #0ccc5c58
 class DecodeState:
     "Per-slot decoding state in fixed device tensors: what a captured step reads and updates in place."
-    def __init__(self, model, slots:int, length:int, eos_ids:list[int], pad_id:int):
+    def __init__(self,
+                 model, # the `Qwen2_5_VLForConditionalGeneration` to decode with
+                 slots:int, # sequences decoded together
+                 length:int, # cache positions per slot: prompt plus new tokens
+                 eos_ids:list[int], # token ids that end a sequence
+                 pad_id:int, # token id recorded for a slot after it is done
+                ):
         self.kv = StaticKV(model, slots, length)
         dev, V = self.kv.valid.device, model.lm_head.out_features
         zeros = lambda dtype=torch.long, *shape: torch.zeros(slots, *shape, dtype=dtype, device=dev)
@@ -112,7 +134,12 @@ class DecodeState:
         self.done[slots], self.index[slots], self.kv.valid[slots] = True, 0, False
 
 # %% ../nbs/11_fastgen.ipynb #705bd422
-def advance(st:DecodeState, logits:torch.Tensor, rows:torch.Tensor, sampling:bool):
+def advance(
+    st:DecodeState, # the decoding state, updated in place
+    logits:torch.Tensor, # [len(rows), vocab] float32 logits of the slots' next token, before the penalty and `min_new_tokens`
+    rows:torch.Tensor, # the slots' indices
+    sampling:bool, # sample with each slot's temperature, top-p and top-k (False: greedy for all)
+):
     "Choose and record the next token of slots `rows` from their `logits`."
     seen, pen = st.seen[rows], st.penalty[rows][:, None]
     logits = torch.where(seen, torch.where(logits < 0, logits * pen, logits / pen), logits)
@@ -128,7 +155,13 @@ def advance(st:DecodeState, logits:torch.Tensor, rows:torch.Tensor, sampling:boo
     st.seen[rows, nxt] = True
 
 # %% ../nbs/11_fastgen.ipynb #d2f31860
-def step(model, st:DecodeState, b:int, span:int, sampling:bool):
+def step(
+    model, # the `Qwen2_5_VLForConditionalGeneration` to decode with
+    st:DecodeState, # the decoding state, updated in place
+    b:int, # slots stepped: `0..b-1`
+    span:int, # cache positions attended to: `0..span-1`
+    sampling:bool, # sample with each slot's temperature, top-p and top-k (False: greedy for all)
+):
     "One decode step of slots `0..b-1`, attending to the first `span` cache positions; all state updated in place."
     logits = decode_step(model, st.tokens[:b], st.pos[:b], st.kv, st.index[:b], span)
     live = (~st.done[:b]).long()
@@ -137,8 +170,18 @@ def step(model, st:DecodeState, b:int, span:int, sampling:bool):
 
 # %% ../nbs/11_fastgen.ipynb #abe1ed6f
 @torch.inference_mode()
-def admit(model, st:DecodeState, inputs, slots:torch.Tensor, max_new_tokens:int, min_new_tokens:int=0,
-          temperature:float=0.0, top_p:float=1.0, top_k:int=0, repetition_penalty:float=1.0):
+def admit(
+    model, # the `Qwen2_5_VLForConditionalGeneration` to prefill and decode with
+    st:DecodeState, # the decoding state, updated in place
+    inputs, # the processor's batch (`input_ids`, `attention_mask`, pixel values, grids), left-padded
+    slots:torch.Tensor, # [rows] the slot each prompt goes to
+    max_new_tokens:int, # most tokens to generate per prompt (prompt plus these must fit `st.kv.length`)
+    min_new_tokens:int=0, # tokens generated before an end-of-sequence token is allowed
+    temperature:float=0.0, # sampling temperature; 0 = greedy
+    top_p:float=1.0, # nucleus sampling's probability mass, in (0, 1]; 1 = off
+    top_k:int=0, # sample among the k likeliest tokens; 0 = off
+    repetition_penalty:float=1.0, # divides (multiplies, if negative) the logits of tokens already seen; 1 = off
+):
     "Prefill `inputs` with the HF model into `slots` and choose their first tokens."
     ids, mask = inputs['input_ids'], inputs['attention_mask']
     P = ids.shape[1]
@@ -165,8 +208,18 @@ def generated(st:DecodeState, slots:torch.Tensor) -> list[list[int]]:
 
 # %% ../nbs/11_fastgen.ipynb #d7ae5858
 @torch.inference_mode()
-def static_generate(model, inputs, max_new_tokens:int, eos_ids:list[int], pad_id:int, repetition_penalty:float=1.0,
-                    min_new_tokens:int=0, temperature:float=0.0, top_p:float=1.0, top_k:int=0) -> torch.Tensor:
+def static_generate(
+    model, # the `Qwen2_5_VLForConditionalGeneration` to generate with
+    inputs, # the processor's batch (`input_ids`, `attention_mask`, pixel values, grids), left-padded
+    max_new_tokens:int, # most tokens to generate per prompt
+    eos_ids:list[int], # token ids that end a sequence
+    pad_id:int, # token id that pads the shorter answers
+    repetition_penalty:float=1.0, # divides (multiplies, if negative) the logits of tokens already seen; 1 = off
+    min_new_tokens:int=0, # tokens generated before an end-of-sequence token is allowed
+    temperature:float=0.0, # sampling temperature; 0 = greedy
+    top_p:float=1.0, # nucleus sampling's probability mass, in (0, 1]; 1 = off
+    top_k:int=0, # sample among the k likeliest tokens; 0 = off
+) -> torch.Tensor:
     "Decode a batch with `admit` and eager `step`s over a static cache; the new tokens, `[batch, steps]`."
     B, P = inputs['input_ids'].shape
     st = DecodeState(model, B, P + max_new_tokens, eos_ids, pad_id)

@@ -59,7 +59,11 @@ class _Job:
 # %% ../nbs/12_fastpath.ipynb #ae1adba8
 class FastDecoder:
     "Continuous-batching decoder over a static cache; CUDA-graph replays on one GPU, eager steps elsewhere."
-    def __init__(self, model, tokenizer, eos_ids:list[int], pad_id:int,
+    def __init__(self,
+                 model, # the `Qwen2_5_VLForConditionalGeneration` to decode with
+                 tokenizer, # its tokenizer: decodes the tokens to find stop strings
+                 eos_ids:list[int], # token ids that end a sequence
+                 pad_id:int, # token id recorded for a slot after it is done
                  slots:int=8, # sequences decoded together
                  cuda_graphs:bool=True, # capture steps in CUDA graphs when the model is on one GPU
                  group:int=8, # steps between reads back to the host
@@ -80,7 +84,13 @@ class FastDecoder:
         "Which fast path runs: 'fast-cuda-graph' or 'fast' (eager steps)."
         return 'fast-cuda-graph' if self.use_graphs else 'fast'
 
-    def generate(self, inputs, o, limit:int, streamer=None, cancel:threading.Event|None=None) -> list[list[int]]:
+    def generate(self,
+                 inputs, # the processor's batch (`input_ids`, `attention_mask`, pixel values, grids), at most `slots` rows
+                 o, # the `GenerationOptions`: sampling, seed, `min_new_tokens`, `repetition_penalty`, `stop`
+                 limit:int, # most new tokens per row
+                 streamer=None, # a `transformers` streamer (`put`, `end`) given the first row's prompt, then its new tokens
+                 cancel:threading.Event|None=None, # set to stop decoding the request at the next group of steps
+                ) -> list[list[int]]:
         "Decode prepared `inputs` together with whatever else is running; the new tokens of each row."
         if inputs['input_ids'].shape[0] > self.slots:
             raise ValueError(f"a batch of {inputs['input_ids'].shape[0]} is more than the {self.slots} decode slots")
@@ -282,7 +292,14 @@ class _StepTrace(TorchDispatchMode):
         return out
 
 # %% ../nbs/12_fastpath.ipynb #2e25eca0
-def step_trace(model, st:DecodeState, b:int, span:int, sampling:bool, fn=step) -> list[tuple]:
+def step_trace(
+    model, # the `Qwen2_5_VLForConditionalGeneration` to decode with
+    st:DecodeState, # the decoding state the step reads and updates
+    b:int, # slots stepped: `0..b-1`
+    span:int, # cache positions attended to: `0..span-1`
+    sampling:bool, # sample with each slot's temperature, top-p and top-k (False: greedy for all)
+    fn=step, # the step to trace, called as `fn(model, st, b, span, sampling)`
+) -> list[tuple]:
     "Run `fn(model, st, b, span, sampling)` once eagerly; its operations as a CUDA graph would record them."
     state = [v for v in vars(st).values() if isinstance(v, torch.Tensor)] + st.kv.k + st.kv.v + [st.kv.valid]
     fixed = {t.untyped_storage().data_ptr() for t in [*model.parameters(), *model.buffers(), *state]}

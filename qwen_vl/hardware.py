@@ -21,12 +21,12 @@ GiB = 1024**3
 @dataclass
 class GPUInfo:
     "One CUDA device."
-    index: int
-    name: str
-    total_gib: float
-    free_gib: float
-    compute_capability: str
-    bf16: bool
+    index: int # CUDA device index (as in `cuda:<index>`)
+    name: str # device name reported by the driver, e.g. 'NVIDIA H100 80GB HBM3'
+    total_gib: float # total device memory, GiB
+    free_gib: float # memory free when detected, GiB
+    compute_capability: str # 'major.minor', e.g. '8.0'
+    bf16: bool # supports bfloat16 (compute capability 8.0 or higher)
 
 # %% ../nbs/01_hardware.ipynb #cc86b153
 def detect_gpus() -> list[GPUInfo]:
@@ -65,12 +65,12 @@ RANKED = [('7B', 'none'), ('7B', '8bit'), ('3B', 'none'), ('7B', '4bit'), ('3B',
 @dataclass
 class Recommendation:
     "The configuration to run and why."
-    model_size: str
-    quantization: str
-    device_map: str
-    dtype: str
-    reason: str
-    fits: dict
+    model_size: str # '3B' or '7B'
+    quantization: str # 'none', '8bit' or '4bit'
+    device_map: str # 'cpu', 'cuda:<index>' (one GPU) or 'auto' (split over GPUs)
+    dtype: str # torch dtype name: 'bfloat16', 'float16' or 'float32' (CPU)
+    reason: str # one sentence saying why this configuration was chosen
+    fits: dict # '<size>-<quantization>' -> whether it fits on the largest free GPU
 
 # %% ../nbs/01_hardware.ipynb #372ababd
 def recommend(
@@ -102,12 +102,14 @@ def model_size_of(model_id:str) -> str|None:
     return m.group(1).upper() + 'B' if m else None
 
 # %% ../nbs/01_hardware.ipynb #46329675
-def fit_problem(model_id:str, # hub id or path of the model to load
-                quantization:str, # 'none', '8bit' or '4bit'
-                gpus:list[GPUInfo]|None=None, # default: `detect_gpus()`
-                held_gib:float=0.0, # memory the current model holds (freed before loading)
-                headroom:float=0.9, # fraction of the memory we allow ourselves
-                quantize_vision:bool=True) -> str|None: # as `Settings.quantize_vision`
+def fit_problem(
+    model_id:str, # hub id or path of the model to load
+    quantization:str, # 'none', '8bit' or '4bit'
+    gpus:list[GPUInfo]|None=None, # devices to load on (default: `detect_gpus()`)
+    held_gib:float=0.0, # GiB the current model holds (freed before loading)
+    headroom:float=0.9, # fraction of the memory we allow ourselves
+    quantize_vision:bool=True, # the vision tower's blocks quantized too (`Settings.quantize_vision`)
+) -> str|None:
     "Why `model_id` with `quantization` won't fit on `gpus`, or None when it fits (or can't be judged)."
     gpus = detect_gpus() if gpus is None else gpus
     size = model_size_of(model_id)

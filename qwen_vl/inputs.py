@@ -184,11 +184,11 @@ class VideoPlan:
     fps: float # the video's frame rate
     span: int # frames between video_start and video_end (all the video's without them)
     @property
-    def frames(self) -> int: return len(self.indices)
+    def frames(self) -> int: "Frames the model sees."; return len(self.indices)
     @property
-    def sample_fps(self) -> float: return self.frames / max(self.span, 1e-6) * self.fps
+    def sample_fps(self) -> float: "Frames sampled per second of the video."; return self.frames / max(self.span, 1e-6) * self.fps
     @property
-    def decoded_bytes(self) -> int: return video_decoded_bytes(self)
+    def decoded_bytes(self) -> int: "Bytes the video holds, decoded to the model (`video_decoded_bytes`)."; return video_decoded_bytes(self)
 
 # %% ../nbs/05_inputs.ipynb #4b04f09d
 def video_plan(
@@ -279,8 +279,10 @@ class MediaBudget:
         self.bytes += nbytes; self.frames += frames
         return nbytes
     def image(self,
-              size:tuple, mode:str, # from the image's header
-              min_pixels:int|None=None, max_pixels:int|None=None, # the pixel range the model sees (default: the settings')
+              size:tuple, # (width, height), from the image's header
+              mode:str, # Pillow's mode, from the image's header
+              min_pixels:int|None=None, # fewest pixels the model sees of it (default: the settings')
+              max_pixels:int|None=None, # most pixels the model sees of it (default: the settings')
               model:bool=True, # count the processor's copies (False for a video's frames: its plan counts them)
              ) -> int:
         "Charge an image by its header's size and mode."
@@ -338,7 +340,7 @@ class VisualInfo:
     frames: int|None = None # video: frames the model saw
     fps: float|None = None # video: frames per second the model saw
     duration: float|None = None # video: seconds
-    def to_dict(self): return asdict(self)
+    def to_dict(self): "A JSON-ready dict of the fields."; return asdict(self)
 
 # %% ../nbs/05_inputs.ipynb #0f5797f3
 def _item_kind(item:dict) -> str:
@@ -352,10 +354,11 @@ def _url_of(v): return v.get('url') if isinstance(v, dict) else v
 
 # %% ../nbs/05_inputs.ipynb #39228725
 def smart_resize(
-    height:int, width:int, # the image's size
+    height:int, # the image's height, pixels
+    width:int, # the image's width, pixels
     factor:int, # the grid: both sides become multiples of it
-    min_pixels:int, # the pixel range the model sees
-    max_pixels:int,
+    min_pixels:int, # fewest pixels (height × width) the result may have
+    max_pixels:int, # most pixels (height × width) the result may have
 ) -> tuple:
     "(height, width) as qwen-vl-utils' `smart_resize` computes it; `ValueError` past 200:1 or for an empty pixel range."
     if min_pixels > max_pixels: raise ValueError(f"min_pixels ({min_pixels:,}) must not exceed max_pixels ({max_pixels:,})")
@@ -373,8 +376,8 @@ def smart_resize(
 # %% ../nbs/05_inputs.ipynb #043309b9
 def model_input_size(
     size:tuple, # (width, height) of the image
-    min_pixels:int, # the pixel range the model sees
-    max_pixels:int,
+    min_pixels:int, # fewest pixels the model sees of an image
+    max_pixels:int, # most pixels the model sees of an image
     factor:int=28, # the grid: both sides become multiples of it
 ) -> tuple:
     "The (width, height) the processor resizes an image of `size` to — smart-resized, and kept within the 200:1 it accepts."

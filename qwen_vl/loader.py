@@ -132,18 +132,18 @@ def load_options(
 @dataclass
 class LoadedModel:
     "A loaded model with its processor and how it was loaded."
-    model: Any
-    processor: Any
-    key: tuple
-    source: str
-    load_seconds: float
-    memory_gib: float
-    options: dict = field(default_factory=dict)
+    model: Any # the `Qwen2_5_VLForConditionalGeneration`, in eval mode
+    processor: Any # its `AutoProcessor` (tokenizer, image and video processors; left padding)
+    key: tuple # what identifies it in the model cache (`cache_key` of its settings)
+    source: str # the checkpoint folder or hub id the weights came from (`resolve_source`)
+    load_seconds: float # wall-clock seconds the load took
+    memory_gib: float # GiB it holds: GPU memory allocated by the load, or the model's footprint on the CPU
+    options: dict = field(default_factory=dict) # the `from_pretrained` keyword arguments used (`load_options`)
     lock: Any = field(default_factory=threading.Lock, repr=False, compare=False) # one prefill/`generate` at a time: the model keeps per-call state (`rope_deltas`)
     @property
-    def device(self): return self.model.device
+    def device(self): "The device the model's weights are on."; return self.model.device
     @property
-    def dtype(self): return self.model.dtype
+    def dtype(self): "The dtype of the model's weights."; return self.model.dtype
 
 # %% ../nbs/03_loader.ipynb #ec27c4f8
 _CACHE: dict = {}
@@ -209,6 +209,8 @@ def load_model(
 class SayOnce(logging.Filter):
     "A logging filter that lets each message template through once."
     def __init__(self): super().__init__(); self.seen = set()
-    def filter(self, record): new = record.msg not in self.seen; self.seen.add(record.msg); return new
+    def filter(self, record):
+        "True the first time `record`'s message template is seen."
+        new = record.msg not in self.seen; self.seen.add(record.msg); return new
 
 logging.getLogger('bitsandbytes.autograd._functions').addFilter(SayOnce())

@@ -147,8 +147,11 @@ def open_image_bytes(
 # %% ../nbs/06_media.ipynb #3a781282
 class MediaResolver:
     "Turns a request's media URLs into checked images and video files, within the limits."
-    def __init__(self, settings, files:RequestFiles,
-                 video_options:dict|None=None): # the videos' sampling options, to count their frames on upload (`{}`: the settings' defaults)
+    def __init__(self,
+                 settings, # the `Settings` whose limits and allowed URL hosts apply
+                 files:RequestFiles, # the request's folder, where videos are written and media bytes are counted
+                 video_options:dict|None=None, # videos' sampling options, to count frames on upload ({}: the defaults; None: not counted)
+                ):
         self.s, self.files, self.video_options, self.n_images, self.n_videos = settings, files, video_options, 0, 0
     def _bytes(self, url:str, kind:str) -> bytes:
         if not isinstance(url, str): raise MediaError(f'{kind}_url must be a string URL')
@@ -168,8 +171,12 @@ class MediaResolver:
         self.n_videos += 1
         check_count('video', self.n_videos, self.s)
         return self.files.add_video(data, options=self.video_options)
-    def image(self, url:str): return self.image_bytes(self._bytes(url, 'image'))
-    def video(self, url:str) -> str: return self.video_bytes(self._bytes(url, 'video'))
+    def image(self, url:str):
+        "A checked image from a data URL or an allowed http(s) URL."
+        return self.image_bytes(self._bytes(url, 'image'))
+    def video(self, url:str) -> str:
+        "A checked video file from a data URL or an allowed http(s) URL."
+        return self.video_bytes(self._bytes(url, 'video'))
 
 
 # %% ../nbs/06_media.ipynb #261fefe4

@@ -34,7 +34,13 @@ class Metrics:
         self.cache_hits = Counter('qwen_vl:cache_hits', 'Requests answered from the result cache', L, registry=r)
         self.decode_path = Counter('qwen_vl:decode_path_requests', 'Generations by the decode path that served them (hf, fast, fast-cuda-graph)', L + ['path'], registry=r)
 
-    def observe(self, model:str, task:str, result, queue_s:float, e2e_s:float):
+    def observe(self,
+                model:str, # the `model` label: the served model's name
+                task:str, # the `task` label, e.g. 'chat', 'ocr'
+                result, # the generation's `InferenceResult`: its timings, token counts, finish reason and decode path
+                queue_s:float, # seconds the request waited for a slot
+                e2e_s:float, # seconds from the request's arrival to its last token
+               ):
         "Record one finished generation (an `InferenceResult`)."
         t = result.timings
         self.queue.labels(model, task).observe(queue_s)

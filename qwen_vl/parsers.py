@@ -20,7 +20,11 @@ __all__ = ['find_fenced', 'finite', 'loads_lenient', 'Parsed', 'extract_json', '
 _FENCE = re.compile(r'```[ \t]*([\w+-]*)[ \t]*\n(.*?)(?:```|\Z)', re.S)
 
 # %% ../nbs/20_parsers.ipynb #364f96ba
-def find_fenced(text:str, lang:str|None=None, strict:bool=False) -> tuple[str|None, bool]:
+def find_fenced(
+    text:str, # the model's answer
+    lang:str|None=None, # the fence's language to prefer, e.g. 'json' (case-insensitive; None: the first block)
+    strict:bool=False, # only a block in `lang`, no other block in its place
+) -> tuple[str|None, bool]:
     "Body of the first fenced block (preferring language `lang`; only that one if `strict`) and whether its closing fence is missing."
     blocks = [(m.group(1).lower(), m.group(2), not m.group(0).endswith('```')) for m in _FENCE.finditer(text or '')]
     for want in ([lang.lower()] if lang else []) + ([] if strict and lang else [None]):
@@ -49,8 +53,8 @@ def loads_lenient(s:str) -> Any:
 @dataclass
 class Parsed:
     "What a parser read: `items`, plus `warnings` about what it repaired or could not read."
-    items: list = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
+    items: list = field(default_factory=list) # what was read: JSON values, `Box`es, `Point`s, tool calls or `Event`s
+    warnings: list[str] = field(default_factory=list) # one sentence per repair made or item dropped
     prose: str = '' # text outside the structured part (e.g. "There are 12 items in the image.")
 
 # %% ../nbs/20_parsers.ipynb #fc6abd67
@@ -74,12 +78,20 @@ def extract_json(text:str) -> Parsed:
 # %% ../nbs/20_parsers.ipynb #22075f4e
 def _clip(v, hi): return min(max(v, 0.0), float(hi))
 
-def map_point(xy, input_size:tuple, original_size:tuple) -> tuple[float, float]:
+def map_point(
+    xy, # (x, y) in model-input pixels
+    input_size:tuple, # (width, height) of the image the model saw
+    original_size:tuple, # (width, height) of the original image
+) -> tuple[float, float]:
     "A point in model-input pixels → original-image pixels, clipped to the image."
     (x, y), (iw, ih), (ow, oh) = xy, input_size, original_size
     return (round(_clip(x * ow / iw, ow), 1), round(_clip(y * oh / ih, oh), 1))
 
-def map_box(box, input_size:tuple, original_size:tuple) -> tuple[float, float, float, float]:
+def map_box(
+    box, # (x1, y1, x2, y2) in model-input pixels
+    input_size:tuple, # (width, height) of the image the model saw
+    original_size:tuple, # (width, height) of the original image
+) -> tuple[float, float, float, float]:
     "A box `(x1, y1, x2, y2)` in model-input pixels → original-image pixels, corners ordered and clipped."
     x1, y1, x2, y2 = box
     (ax, ay), (bx, by) = map_point((x1, y1), input_size, original_size), map_point((x2, y2), input_size, original_size)
@@ -89,12 +101,13 @@ def map_box(box, input_size:tuple, original_size:tuple) -> tuple[float, float, f
 @dataclass
 class Box:
     "A labelled box; `input_bbox` as the model wrote it, `bbox` in original-image pixels."
-    input_bbox: tuple
-    label: str = ''
+    input_bbox: tuple # (x1, y1, x2, y2) in model-input pixels, as the model wrote it
+    label: str = '' # what the box holds (the OCR text when the answer gave no label)
     text: str|None = None # OCR text of the line/word, if any
-    bbox: tuple|None = None
-    extra: dict = field(default_factory=dict)
+    bbox: tuple|None = None # (x1, y1, x2, y2) in original-image pixels, once `to_original` has run
+    extra: dict = field(default_factory=dict) # the item's other keys, as the model wrote them
     def to_original(self, input_size, original_size):
+        "Set `bbox` from `input_bbox`, mapped from `input_size` to `original_size` (both (width, height)); this box."
         self.bbox = map_box(self.input_bbox, input_size, original_size); return self
 
 # %% ../nbs/20_parsers.ipynb #4577ba3a
@@ -140,10 +153,11 @@ def parse_boxes(text:str) -> Parsed:
 @dataclass
 class Point:
     "A labelled point; `input_point` as the model wrote it, `point` in original-image pixels."
-    input_point: tuple
-    label: str = ''
-    point: tuple|None = None
+    input_point: tuple # (x, y) in model-input pixels, as the model wrote it
+    label: str = '' # what the point marks
+    point: tuple|None = None # (x, y) in original-image pixels, once `to_original` has run
     def to_original(self, input_size, original_size):
+        "Set `point` from `input_point`, mapped from `input_size` to `original_size` (both (width, height)); this point."
         self.point = map_point(self.input_point, input_size, original_size); return self
 
 # %% ../nbs/20_parsers.ipynb #7bf0f0e9
@@ -215,9 +229,9 @@ def parse_time_spans(text:str) -> list[tuple[float, float]]:
 @dataclass
 class Event:
     "A described span of a video, in seconds."
-    start: float
-    end: float
-    description: str = ''
+    start: float # when it begins, seconds from the video's start
+    end: float # when it ends, seconds (not before `start`)
+    description: str = '' # what happens in it
 
 # %% ../nbs/20_parsers.ipynb #976c9ce4
 def parse_events(text:str) -> Parsed:

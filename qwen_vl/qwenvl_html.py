@@ -22,9 +22,9 @@ VOID = {'img', 'br', 'hr', 'meta', 'link', 'input', 'source', 'col', 'area', 'ba
 @dataclass
 class Node:
     "An HTML element: tag, attributes, children (Nodes and strings)."
-    tag: str
-    attrs: dict = field(default_factory=dict)
-    children: list = field(default_factory=list)
+    tag: str # the element's name, lower case ('root' for the tree's root)
+    attrs: dict = field(default_factory=dict) # attribute name -> value ('' for an attribute without one)
+    children: list = field(default_factory=list) # child `Node`s and text strings, in document order
     def text(self) -> str:
         "All text inside, whitespace collapsed."
         return re.sub(r'\s+', ' ', ''.join(c if isinstance(c, str) else ' ' + c.text() + ' ' for c in self.children)).strip()
@@ -51,12 +51,13 @@ def html_tree(html:str) -> Node:
 @dataclass
 class DocElement:
     "A positioned block of a parsed document."
-    tag: str
-    classes: list
-    text: str
-    input_bbox: tuple
-    bbox: tuple|None = None
+    tag: str # the element's name, e.g. 'p', 'h1', 'table'
+    classes: list # its `class` attribute's names
+    text: str # all text inside it, whitespace collapsed
+    input_bbox: tuple # its `data-bbox`: (x1, y1, x2, y2) in model-input pixels
+    bbox: tuple|None = None # (x1, y1, x2, y2) in original-image pixels, once `to_original` has run
     def to_original(self, input_size, original_size):
+        "Set `bbox` from `input_bbox`, mapped from `input_size` to `original_size` (both (width, height)); this element."
         self.bbox = map_box(self.input_bbox, input_size, original_size); return self
 
 # %% ../nbs/21_qwenvl_html.ipynb #ee9f3887
@@ -132,11 +133,11 @@ def to_markdown(tree:Node) -> str:
 @dataclass
 class ParsedDocument:
     "A document answer: positioned elements, clean HTML and Markdown."
-    elements: list
-    html: str
-    markdown: str
-    warnings: list
-    prose: str = ''
+    elements: list # the `DocElement`s with a `data-bbox`, in document order
+    html: str # the HTML without `data-bbox`/`data-polygon` attributes and colour styles (`clean_html`)
+    markdown: str # the document as Markdown (`to_markdown`)
+    warnings: list # one sentence per problem: cut off, no HTML found
+    prose: str = '' # text outside the HTML
 
 # %% ../nbs/21_qwenvl_html.ipynb #1e1c6a8d
 def parse_html(text:str) -> ParsedDocument:

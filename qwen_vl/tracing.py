@@ -55,7 +55,12 @@ def span(name:str, **attrs):
     with _STATE['tracer'].start_as_current_span(name, attributes=_attrs(attrs)) as sp: yield sp
 
 # %% ../nbs/07_tracing.ipynb #65096f85
-def record_span(name:str, start:float, end:float, **attrs):
+def record_span(
+    name:str, # the span's name, e.g. 'qwen_vl.prefill'
+    start:float, # when it began, `time.time()` seconds
+    end:float, # when it ended, `time.time()` seconds
+    **attrs, # the span's attributes (None dropped; values other than str, bool, int, float as strings)
+):
     "A child span for something already timed; `start`/`end` are `time.time()` seconds."
     sp = _STATE['tracer'].start_span(name, start_time=int(start * 1e9), attributes=_attrs(attrs))
     sp.end(end_time=int(end * 1e9))

@@ -92,7 +92,11 @@ def draw_boxes(
     return img
 
 # %% ../nbs/22_visualize.ipynb #1d23cde1
-def draw_points(image:Image.Image, points:list, labels:bool=True) -> Image.Image:
+def draw_points(
+    image:Image.Image, # the original image
+    points:list, # `Point`s (with `point` set) or (x, y) tuples, original pixels
+    labels:bool=True, # write each point's label beside it
+) -> Image.Image:
     "The image with a dot at each `Point` (or (x, y)), labelled."
     img, d = _canvas(image)
     s = _scale(img); r, fs = max(4, round(8*s)), max(12, round(18*s))
@@ -145,7 +149,11 @@ def draw_document(image:Image.Image, elements:list) -> Image.Image:
     return img
 
 # %% ../nbs/22_visualize.ipynb #433c5baa
-def plot_timeline(events:list, duration:float|None=None, title:str=''):
+def plot_timeline(
+    events:list, # `Event`s, times in seconds
+    duration:float|None=None, # the video's length in seconds: the axis spans at least this (None: up to the last event)
+    title:str='', # the figure's title
+):
     "A matplotlib figure with one bar per `Event` (seconds)."
     import matplotlib.pyplot as plt
     from matplotlib.font_manager import FontProperties
