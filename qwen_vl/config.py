@@ -15,8 +15,8 @@ from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDic
 
 # %% auto #0
 __all__ = ['MIN_PIXELS', 'MAX_PIXELS', 'request_id_var', 'ModelSettings', 'LimitSettings', 'EngineSettings', 'ServingSettings',
-           'Settings', 'model_choice', 'env_name', 'settings_table', 'ConfigError', 'load_settings', 'JsonFormatter',
-           'RequestIdFilter', 'setup_logging']
+           'Settings', 'model_choice', 'env_name', 'settings_table', 'ConfigError', 'load_settings', 'changed',
+           'JsonFormatter', 'RequestIdFilter', 'setup_logging']
 
 # %% ../nbs/00_config.ipynb #153c3dee
 def _env(name:str, env:str, default:Any, desc:str, **kw):
@@ -226,6 +226,12 @@ def load_settings(
         var = env_name(field) if field in Settings.model_fields else field
         raise ConfigError(f"invalid settings:\n  {field} ({var}) = {env.get(var)!r}: lists and dicts are JSON in the environment, "
                           f"e.g. {var}='[\"a\", \"b\"]'") from None
+
+# %% ../nbs/00_config.ipynb #7648ec08
+def changed(settings:Settings, # the settings in use
+            **changes) -> Settings: # the settings to change (None: back to its default)
+    "A copy of `settings` with `changes`, validated; a `ConfigError` naming a bad one."
+    return load_settings(env={}, **{**settings.model_dump(), **changes})
 
 # %% ../nbs/00_config.ipynb #e6859689
 _STD_ATTRS = set(vars(logging.makeLogRecord({}))) | {'message', 'asctime'}

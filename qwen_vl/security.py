@@ -334,7 +334,7 @@ class UiUser:
     "Who makes a request in the app: the key id they signed in with ('ui' without keys), their address, their `UiAccess`, whether the key is an admin key."
     key_id: str = 'ui' # the id of the key they signed in with
     client: str = 'ui' # their address
-    access: UiAccess|None = field(default=None, repr=False, compare=False) # the app's access rules that let them in
+    access: object = field(default=None, repr=False, compare=False) # the app's `UiAccess` that let them in (None: none)
     admin: bool = False # whether their key is an admin key
 
 # %% ../nbs/42_security.ipynb #0f105c4f

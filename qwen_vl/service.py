@@ -13,7 +13,7 @@ from fastcore.basics import patch
 from contextlib import contextmanager
 from pathlib import Path
 from PIL import Image
-from .config import Settings, load_settings, request_id_var
+from .config import Settings, changed, load_settings, request_id_var
 from .generation import Engine, GenerationStream, InferenceResult, engine_for, generation_options
 from .errors import InputError, ModelDoesNotFit, NotReady, QueueFull, ServiceError, ShuttingDown, SwitchInProgress
 from .inputs import check_request
@@ -392,7 +392,7 @@ def reload(self:InferenceService, background:bool=True, # load in a thread; `sta
            **overrides) -> InferenceService: # settings to change, e.g. `model='tiny'`, `quantization='4bit'`
     "Switch to the model/settings `overrides` describe; if that fails, the previous ones serve on."
     from qwen_vl.hardware import fit_problem
-    try: new = load_settings(env={}, **{**self.settings.model_dump(), **overrides})
+    try: new = changed(self.settings, **overrides)
     except Exception as e: self.switch_error = f'the switch was refused: {e}; still serving {self.model_name}'; raise
     target = new.served_model_name or new.model_id
     with self._lock:
