@@ -79,34 +79,37 @@ class FastDecoder:
         self.cv, self.thread, self.closing = threading.Condition(), None, False
         self.stats = dict(admitted=0, steps=0, captures=0, most_active=0)
 
-    @property
-    def path(self) -> str:
-        "Which fast path runs: 'fast-cuda-graph' or 'fast' (eager steps)."
-        return 'fast-cuda-graph' if self.use_graphs else 'fast'
+# %% ../nbs/12_fastpath.ipynb #96cd2708
+@patch(as_prop=True)
+def path(self:FastDecoder) -> str:
+    "Which fast path runs: 'fast-cuda-graph' or 'fast' (eager steps)."
+    return 'fast-cuda-graph' if self.use_graphs else 'fast'
 
-    def generate(self,
-                 inputs, # the processor's batch (`input_ids`, `attention_mask`, pixel values, grids), at most `slots` rows
-                 o, # the `GenerationOptions`: sampling, seed, `min_new_tokens`, `repetition_penalty`, `stop`
-                 limit:int, # most new tokens per row
-                 streamer=None, # a `transformers` streamer (`put`, `end`) given the first row's prompt, then its new tokens
-                 cancel:threading.Event|None=None, # set to stop decoding the request at the next group of steps
-                ) -> list[list[int]]:
-        "Decode prepared `inputs` together with whatever else is running; the new tokens of each row."
-        if inputs['input_ids'].shape[0] > self.slots:
-            raise ValueError(f"a batch of {inputs['input_ids'].shape[0]} is more than the {self.slots} decode slots")
-        job = _Job(inputs, o, limit, streamer, cancel)
-        with self.cv:
-            self.pending.append(job)
-            if self.thread is None:
-                self.thread = threading.Thread(target=self._loop, daemon=True, name='qwen-vl-fastpath')
-                self.thread.start()
-            self.cv.notify()
-        while not job.finished.wait(0.5):
-            if not self.thread.is_alive():
-                with self.cv: self.thread = None
-                raise RuntimeError('the fast decode thread stopped; see the log')
-        if job.error is not None: raise job.error
-        return job.rows
+# %% ../nbs/12_fastpath.ipynb #e1201405
+@patch
+def generate(self:FastDecoder,
+             inputs, # the processor's batch (`input_ids`, `attention_mask`, pixel values, grids), at most `slots` rows
+             o, # the `GenerationOptions`: sampling, seed, `min_new_tokens`, `repetition_penalty`, `stop`
+             limit:int, # most new tokens per row
+             streamer=None, # a `transformers` streamer (`put`, `end`) given the first row's prompt, then its new tokens
+             cancel:threading.Event|None=None, # set to stop decoding the request at the next group of steps
+            ) -> list[list[int]]:
+    "Decode prepared `inputs` together with whatever else is running; the new tokens of each row."
+    if inputs['input_ids'].shape[0] > self.slots:
+        raise ValueError(f"a batch of {inputs['input_ids'].shape[0]} is more than the {self.slots} decode slots")
+    job = _Job(inputs, o, limit, streamer, cancel)
+    with self.cv:
+        self.pending.append(job)
+        if self.thread is None:
+            self.thread = threading.Thread(target=self._loop, daemon=True, name='qwen-vl-fastpath')
+            self.thread.start()
+        self.cv.notify()
+    while not job.finished.wait(0.5):
+        if not self.thread.is_alive():
+            with self.cv: self.thread = None
+            raise RuntimeError('the fast decode thread stopped; see the log')
+    if job.error is not None: raise job.error
+    return job.rows
 
 # %% ../nbs/12_fastpath.ipynb #1553d21d
 def _loop(self:FastDecoder):
