@@ -6,20 +6,19 @@ Docs: https://qwen-vl.github.io/qwen_vl/app.html.md"""
 
 # %% ../nbs/51_app.ipynb #7d2d3cb3
 from __future__ import annotations
-import json, logging, tempfile, time
+import json
+from contextlib import nullcontext
 from pathlib import Path
-from PIL import Image
-from .compare import compare_tab
-from .inputs import VIDEO_SAMPLING, InputError
+from .inputs import InputError
 from .media import MediaError, RequestFiles, open_image_bytes
 from .security import Guard, UiAccess, UiFiles, UiUser, blocked_dirs, check_files, switch_overrides, ui_access, with_gradio_request
 from .service import InferenceService, ServiceError
-from .tasks.base import get_task, list_tasks
+from .session import TaskSession
+from .tasks.base import image_visual
 
 # %% auto #0
-__all__ = ['log', 'FIELD_LABELS', 'TASK_TITLES', 'media_item', 'history_to_messages', 'chat_stream', 'answer_stream',
-           'task_stream', 'image_preview', 'pdf_report', 'export_result', 'task_fields', 'switch_note', 'field_values',
-           'apply_settings', 'build_app', 'mount_app']
+__all__ = ['media_item', 'history_to_messages', 'chat_stream', 'answer_stream', 'image_preview', 'switch_note', 'apply_settings',
+           'build_app', 'shown_for', 'fields_json', 'mount_app']
 
 # %% ../nbs/51_app.ipynb #e7aba708
 def _parts(content) -> list:
@@ -56,15 +55,16 @@ def history_to_messages(history:list, system:str|None, settings, files:RequestFi
 
 # %% ../nbs/51_app.ipynb #955ddc7d
 def chat_stream(service:InferenceService, message:dict|str, history:list, system:str='', max_new_tokens:int=512,
-                temperature:float=0.0, top_p:float=1.0, user:UiUser|None=None): # who asks (`UiAccess.user`); None: a direct call
+                temperature:float=0.0, top_p:float=1.0, user:UiUser|None=None, # who asks (`UiAccess.user`); None: a direct call
+                session:TaskSession|None=None, key=None): # where Stop finds the answer (`TaskSession.holding`)
     "Yield the chat history as the answer streams in."
     message = {'text': message} if isinstance(message, str) else (message or {})
     history = list(history or []) + [{'role': 'user', 'content': {'path': f}} for f in message.get('files') or []]
     if message.get('text'): history.append({'role': 'user', 'content': message['text']})
-    yield from answer_stream(service, history, system, max_new_tokens, temperature, top_p, user)
+    yield from answer_stream(service, history, system, max_new_tokens, temperature, top_p, user, session, key)
 
 def answer_stream(service:InferenceService, history:list, system:str='', max_new_tokens:int=512, temperature:float=0.0, top_p:float=1.0,
-                  user:UiUser|None=None):
+                  user:UiUser|None=None, session:TaskSession|None=None, key=None):
     "Yield `history` with a new assistant turn growing as the answer to it streams in (used by send and regenerate)."
     history = list(history) + [{'role': 'assistant', 'content': ''}]
     yield history
@@ -77,125 +77,31 @@ def answer_stream(service:InferenceService, history:list, system:str='', max_new
                 parts = [i.get('type') for m in msgs if isinstance(m['content'], list) for i in m['content']]
                 rec.images, rec.videos = parts.count('image'), parts.count('video')
                 stream = service.stream(msgs, dict(max_new_tokens=int(max_new_tokens), temperature=float(temperature), top_p=float(top_p)))
-                for piece in stream:
-                    history[-1]['content'] += piece
-                    yield history
+                with session.holding(key, stream) if session is not None else nullcontext():
+                    for piece in stream:
+                        history[-1]['content'] += piece
+                        yield history
                 rec.prompt_tokens, rec.completion_tokens = stream.result.prompt_tokens, stream.result.completion_tokens
+                if stream.result.finish_reason == 'cancelled': rec.outcome = 'cancelled'
         except (InputError, ServiceError) as e:
             rec.status = getattr(e, 'status', 400)
             history[-1]['content'] = f'⚠️ {e}'; yield history
 
-# %% ../nbs/51_app.ipynb #7edb1693
-def task_stream(service:InferenceService, task:str, mode:str|None, image:str|None=None, video:str|None=None,
-                fields:dict|None=None, options:dict|None=None, prefill:str='', user:UiUser|None=None):
-    "Yield `(raw_text, result_dict|None, picture|None)` while a task runs."
-    fields = {k: v for k, v in (fields or {}).items() if v not in (None, '')}
-    access = ui_access(user, service.settings.audit_log)
-    with access.audited(user, f'/ui/tasks/{task}', task) as rec:
-        rec.images, rec.videos = int(bool(image)), int(bool(video))
-        try:
-            access.admit(rec)
-            with RequestFiles(service.settings) as files:  # uploads checked by content, as the chat and the API check them
-                img = open_image_bytes(Path(image).read_bytes(), service.settings, files) if image else None
-                vid = files.add_video(Path(video).read_bytes(), options={k: v for k, v in fields.items() if k in VIDEO_SAMPLING}) if video else None
-                ts = service.stream_task(task, images=[img] if img else [], videos=[vid] if vid else [], mode=mode or None,
-                                         options=options or {}, prefill=prefill or None, **fields)
-                text = prefill or ''
-                for piece in ts:
-                    text += piece; yield text, None, None
-            r = ts.result
-            rec.prompt_tokens, rec.completion_tokens = (r.inference or {}).get('prompt_tokens', 0), (r.inference or {}).get('completion_tokens', 0)
-            yield r.text, r.to_dict(), ts.handler.visualize(r, img) or img
-        except (InputError, ServiceError) as e:
-            rec.status = getattr(e, 'status', 400)
-            yield f'⚠️ {e}', {'error': str(e)}, None
-
 # %% ../nbs/51_app.ipynb #f4ac89a0
-def image_preview(path:str|None, # the uploaded file
-                  settings) -> tuple: # the service's settings (limits)
-    "A task tab's uploaded image, checked as the task will check it: `(image, '')` or `(None, '⚠️ why')`."
-    if not path: return None, ''
-    try: return open_image_bytes(Path(path).read_bytes(), settings), ''
-    except MediaError as e: return None, f'⚠️ {e}'
-
-# %% ../nbs/51_app.ipynb #5da5dd26
-log = logging.getLogger('qwen_vl.app')
-
-def _pdf_font(pdf):
-    from qwen_vl.visualize import font_path
-    from matplotlib import font_manager
-    for p in (font_path(), font_manager.findfont('DejaVu Sans')):
-        if p and p.endswith(('.ttf', '.otf', '.ttc')):
-            try: pdf.add_font('body', fname=p); return 'body'
-            except Exception: pass
-    return 'helvetica'
-
-def _clip(text:str, n:int) -> str:
-    "`text`, cut to `n` characters with a note saying so."
-    return text if len(text) <= n else text[:n] + f' … ({len(text) - n:,} more characters in the JSON export)'
-
-def _rows(result:dict) -> tuple[list[tuple[str, str]], bool]:
-    "The found items as (number, JSON) rows, or a form's fields as (key, value); whether they are fields."
-    d = result.get('data', {})
-    for key in ('boxes', 'lines', 'elements', 'actions', 'events', 'points'):
-        if d.get(key):
-            return [(str(i + 1), _clip(json.dumps({k: v for k, v in it.items() if k not in ('extra', 'input_bbox', 'input_point')}, ensure_ascii=False), 180))
-                    for i, it in enumerate(d[key][:200])], False
-    fields = d.get('fields') or {}
-    return [(str(k), v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)) for k, v in fields.items()], True
-
-def pdf_report(result:dict, # a `TaskResult.to_dict()`
-               png:str|None, # the picture to put first, if any
-               path:str): # where to write the PDF
-    "Write the PDF report of `result`: the picture, the answer, and what was found."
-    from fpdf import FPDF
-    pdf = FPDF(); pdf.add_page(); font = _pdf_font(pdf)
-    fit = (lambda t: t) if font != 'helvetica' else (lambda t: t.encode('latin-1', 'replace').decode('latin-1'))
-    def line(txt, size=10):
-        pdf.set_font(font, size=size); pdf.multi_cell(0, size * 0.5, fit(txt), new_x='LMARGIN', new_y='NEXT'); pdf.ln(1)
-    line(f"qwen_vl — {result.get('task')} ({result.get('mode')})", 16)
-    if png:
-        w, h = Image.open(png).size
-        pdf.image(png, w=min(190, 190 if w >= h else 190 * w / h * 0.7)); pdf.ln(2)
-    line('Answer', 12); line(_clip(result.get('text', ''), 4000))
-    rows, fields = _rows(result)
-    if rows: line('Found', 12)
-    if fields:  # a value can be long: paragraphs flow over pages, where a table row can't
-        for k, v in rows[:200]: line(f'{_clip(k, 200)}: {_clip(v, 3000)}', 9)
-    elif rows:
-        with pdf.table(col_widths=(15, 175), text_align='LEFT', first_row_as_headings=False) as t:
-            for a, b in rows: r = t.row(); r.cell(a); r.cell(fit(b))
-    if result.get('warnings'): line(_clip('Warnings: ' + '; '.join(result['warnings']), 3000), 9)
-    pdf.output(path)
-
-def export_result(result:dict, picture:Image.Image|None, folder:str|Path) -> dict[str, str]:
-    "Write `result` as JSON, PNG (if there is a picture) and a PDF report into `folder`: their paths; `<format>_error`: why one failed."
-    folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
-    stem, out = f"qwen-vl-{result.get('task', 'result')}-{time.strftime('%Y%m%d-%H%M%S')}", {}
-    def attempt(fmt, write):
-        try: p = str(folder/f'{stem}.{fmt}'); write(p); out[fmt] = p
-        except Exception as e:
-            log.exception('%s export failed', fmt)
-            out[f'{fmt}_error'] = f'the {fmt.upper()} export failed ({type(e).__name__}: {e}); the other formats are complete'
-    attempt('json', lambda p: Path(p).write_text(json.dumps(result, ensure_ascii=False, indent=2, default=str)))
-    if picture is not None: attempt('png', picture.save)
-    attempt('pdf', lambda p: pdf_report(result, out.get('png'), p))
-    return out
+def image_preview(path:str|list|None, # the uploaded file, or files
+                  settings) -> tuple: # the service's settings (limits, pixel range)
+    "A tab's upload checked as the task will check it: `(image or images, note)`, the note giving each one's size and the model's, or why it is refused."
+    paths = list(path) if isinstance(path, (list, tuple)) else [path] if path else []
+    shown, notes = [], []
+    for p in paths:
+        name = f'{Path(p).name}: ' if len(paths) > 1 else ''
+        try: img = open_image_bytes(Path(p).read_bytes(), settings)
+        except MediaError as e: notes.append(f'⚠️ {name}{e}'); continue
+        w, h = image_visual(img.size, min_pixels=settings.min_pixels, max_pixels=settings.max_pixels).input_size
+        shown.append(img); notes.append(f'{name}{img.width}×{img.height} pixels; the model sees {w}×{h}')
+    return (shown if isinstance(path, (list, tuple)) else shown[0] if shown else None), '\n\n'.join(notes)
 
 # %% ../nbs/51_app.ipynb #7564bf2b
-FIELD_LABELS = {'target': 'What to find', 'query': 'Goal / query', 'category': 'Category', 'languages': 'Languages',
-                'keys': 'Keys to extract (comma-separated)', 'fps': 'Frames per second'}
-TASK_TITLES = {'ocr': 'OCR', 'document': 'Document', 'recognition': 'Recognition', 'spatial': 'Grounding',
-               'video': 'Video', 'computer_use': 'Computer agent', 'mobile_use': 'Mobile agent'}
-
-def task_fields(task:str) -> list[str]:
-    "The input fields a task's tab shows."
-    h = get_task(task)
-    names = {f for m in h.modes for f in h.fields(m)} - {'history', 'schema'}
-    if task == 'ocr': names.add('keys')
-    if task == 'video': names.add('fps')
-    return sorted(names)
-
 def _status_md(service) -> str:
     st = service.status()
     if not st['ready']: return f"**Model:** `{st['model']}` — " + (f"failed to load: {st['load_error']}" if st['load_error'] else 'loading…')
@@ -210,14 +116,6 @@ def switch_note(service) -> str:
     return f"serving `{st['model']}` ({service.settings.quantization})" if st['ready'] else ''
 
 # %% ../nbs/51_app.ipynb #743334eb
-def field_values(task:str, # the task whose fields `vals` fill
-                 vals:list): # the fields' values as typed, in `task_fields(task)` order
-    "The task's fields as typed in a form, as values: `keys` split into a list, `fps` a number."
-    out = dict(zip(task_fields(task), vals))
-    if out.get('keys'): out['keys'] = [k.strip() for k in str(out['keys']).split(',') if k.strip()]
-    if out.get('fps'): out['fps'] = float(out['fps'])
-    return out
-
 def apply_settings(service:InferenceService, model:str, quantization:str, min_pixels=None, max_pixels=None, video_fps=None,
                    admin_key:str='', # the panel's Admin key box
                    user:UiUser|None=None) -> str: # who pressed Load (`UiAccess.user`); None: called from Python, allowed
@@ -229,12 +127,14 @@ def apply_settings(service:InferenceService, model:str, quantization:str, min_pi
     except (ConfigError, InputError, ServiceError) as e: return f'⚠️ {e}'
     return switch_note(service)
 
+# %% ../nbs/51_app.ipynb #f90b03ce
 def build_app(service:InferenceService, access:UiAccess|None=None): # sign-in, limits and audit (`mount_app` passes the API's)
     "The Gradio Blocks app over `service`."
     import gradio as gr
     s = service.settings
     access = access or UiAccess(audit_lines=s.audit_log, settings=s)
     access.files = access.files or UiFiles(s).open()  # before the Blocks: Gradio keeps its files in the app's own folder
+    session = TaskSession(service, route=access.path, folder=access.files.folder)  # runs, stops, exports and comparisons
     with gr.Blocks(title='qwen_vl', delete_cache=(min(60.0, s.ui_upload_ttl), s.ui_upload_ttl)) as demo:
         gr.Markdown('# qwen_vl\nQwen2.5-VL workbench: chat, OCR, documents, grounding, video and GUI agents.')
         status = gr.Markdown(_status_md(service), elem_id='status')
@@ -266,65 +166,147 @@ def build_app(service:InferenceService, access:UiAccess|None=None): # sign-in, l
             chatbot = gr.Chatbot(height=460, label='Conversation')
             box = gr.MultimodalTextbox(file_types=['image', 'video'], file_count='multiple', placeholder='Ask about images or videos…', label='Message')
             with gr.Row():
-                regen, clear, new = gr.Button('Regenerate'), gr.Button('Clear'), gr.Button('New conversation')
+                stop, regen, clear, new = gr.Button('Stop', elem_id='chat-stop'), gr.Button('Regenerate'), gr.Button('Clear'), gr.Button('New conversation')
                 pick = gr.Dropdown([], label='Earlier conversations', type='index')
+            chat_key = lambda request: (getattr(request, 'session_hash', None), 'chat')  # this browser's chat
             def _send(msg, hist, sys, n, t, p, request=None):
-                for h in chat_stream(service, msg, hist, sys, n, t, p, access.user(request)): yield h, None
+                for h in chat_stream(service, msg, hist, sys, n, t, p, access.user(request), session, chat_key(request)): yield h, None
             box.submit(with_gradio_request(gr, _send), [box, chatbot, system, max_new, temp, top_p], [chatbot, box])
             def _regen(hist, sys, n, t, p, request=None):
                 hist = list(hist or [])
                 while hist and hist[-1]['role'] == 'assistant': hist.pop()
                 if not hist: yield hist; return
-                yield from answer_stream(service, hist, sys, n, t, p, access.user(request))
+                yield from answer_stream(service, hist, sys, n, t, p, access.user(request), session, chat_key(request))
             regen.click(with_gradio_request(gr, _regen), [chatbot, system, max_new, temp, top_p], chatbot)
+            def _stop_chat(request=None): session.cancel(chat_key(request))
+            stop.click(with_gradio_request(gr, _stop_chat), None, None, queue=False)
             clear.click(lambda: [], None, chatbot)
             def _new(hist, saved):
                 saved = saved + [hist] if hist else saved
                 return [], saved, gr.Dropdown(choices=[f'{i + 1}. ' + str(h[0]['content'])[:40] for i, h in enumerate(saved)])
             new.click(_new, [chatbot, convs], [chatbot, convs, pick])
             pick.change(lambda i, saved: saved[i] if i is not None and i < len(saved) else [], [pick, convs], chatbot)
-        for task in list_tasks(): _task_tab(gr, service, task, max_new, temp, top_p, access)
-        compare_tab(gr, service, max_new, temp, top_p, access)
+        for d in session.tasks(): _task_tab(gr, session, d, [max_new, temp, top_p], access)
+        _compare_tab(gr, session, [max_new, temp, top_p], access)
     demo.queue(default_concurrency_limit=s.concurrency or s.decode_slots)
     return check_files(demo)
 
-# %% ../nbs/51_app.ipynb #583d64c6
-def _task_tab(gr, service, task, max_new, temp, top_p, access):
-    h = get_task(task)
-    with gr.Tab(TASK_TITLES.get(task, task), elem_id=f'tab-{task}'):
+# %% ../nbs/51_app.ipynb #62ca58f4
+def shown_for(field:dict, mode:str) -> bool:
+    "Whether a tab shows `field` (a `TaskField.to_dict()`) in `mode`: the modes that use it, or all."
+    return not field.get('modes') or mode in field['modes']
+
+def _field_input(gr, task:str, f:dict, mode:str):
+    "A form box for a task's field, from its description."
+    kw = dict(label=f['label'], info=f['help'] or None, elem_id=f"{task}-{f['name']}", visible=shown_for(f, mode))
+    if f['choices']: return gr.Dropdown(f['choices'], value=f['default'], **kw)
+    if f['type'] == 'bool': return gr.Checkbox(value=bool(f['default']), **kw)
+    return gr.Textbox(lines=3 if f['type'] == 'steps' else 1, placeholder='' if f['default'] is None else str(f['default']), **kw)
+
+def _media_input(gr, d:dict) -> tuple:
+    "A task tab's upload, from its description: a video, or image files (several where it reads several) with their preview and note."
+    name, several = d['name'], d['media'] == 'images'
+    if d['media'] == 'video': return gr.Video(label=d['media_label'], elem_id=f'{name}-upload'), None, None
+    up = gr.File(type='filepath', file_types=['image'], file_count='multiple' if several else 'single', label=d['media_label'], elem_id=f'{name}-upload')
+    preview = (gr.Gallery if several else gr.Image)(label='Preview', interactive=False, height=240, elem_id=f'{name}-preview')
+    return up, preview, gr.Markdown(elem_id=f'{name}-preview-note')
+
+def _uploads(value) -> list[str]:
+    "A media input's value (a path, a list of paths, or None) as a list of paths."
+    items = value if isinstance(value, (list, tuple)) else [value] if value else []
+    return [v.get('path') if isinstance(v, dict) else str(v) for v in items if v]
+
+# %% ../nbs/51_app.ipynb #ce512034
+def _task_tab(gr, session:TaskSession, d:dict, gen:list, access:UiAccess):
+    "A task's tab, laid out from its description `d`; `gen` are the settings panel's max new tokens, temperature and top-p."
+    name, c = d['name'], {}
+    with gr.Tab(d['title'], elem_id=f'tab-{name}'):
         with gr.Row():
             with gr.Column():
-                if task == 'video': media = gr.Video(label='Video')
-                else:  # a file, not gr.Image: Gradio would decode it first and show its own error for a non-image
-                    media = gr.File(type='filepath', file_types=['image'], label='Screenshot' if hasattr(h, 'tool') else 'Image', elem_id=f'{task}-upload')
-                    preview = gr.Image(label='Preview', interactive=False, height=240, elem_id=f'{task}-preview')
-                mode = gr.Dropdown(list(h.modes), value=h.default_mode, label='Mode')
-                fields = [gr.Textbox(label=FIELD_LABELS.get(f, f), elem_id=f'{task}-{f}') for f in task_fields(task)]
+                c['media'], c['preview'], c['preview_note'] = _media_input(gr, d)
+                c['mode'] = gr.Dropdown(d['modes'], value=d['default_mode'], label='Mode', elem_id=f'{name}-mode')
+                c['fields'] = [_field_input(gr, name, f, d['default_mode']) for f in d['fields']]
                 with gr.Accordion('Answer starts with (prefill)', open=False):
-                    prefill = gr.Textbox(lines=3, label='Prefill', elem_id=f'{task}-prefill')
-                run = gr.Button('Run', variant='primary', elem_id=f'{task}-run')
+                    c['prefill'] = gr.Textbox(lines=3, label='Prefill', elem_id=f'{name}-prefill')
+                with gr.Row():
+                    c['run'], c['stop'] = gr.Button('Run', variant='primary', elem_id=f'{name}-run'), gr.Button('Stop', elem_id=f'{name}-stop')
             with gr.Column():
-                raw = gr.Textbox(label='Answer', lines=6, elem_id=f'{task}-answer')
-                pic = gr.Plot(label='Timeline') if task == 'video' else gr.Image(label='Result', type='pil', elem_id=f'{task}-picture')
-                parsed = gr.JSON(label='Parsed result', elem_id=f'{task}-parsed')
-                with gr.Row(): export = gr.Button('Export JSON / PNG / PDF'); files = gr.File(label='Exports', file_count='multiple', elem_id=f'{task}-exports')
-                export_note = gr.Markdown(elem_id=f'{task}-export-note')
-        last = gr.State(None)
-        if task != 'video': media.change(lambda p: image_preview(p, service.settings), media, [preview, raw])
-        def _run(request, media_path, m, *vals):
-            *fvals, pre, n, t, p = vals
-            img, vid = (None, media_path) if task == 'video' else (media_path, None)
-            opts = dict(max_new_tokens=int(n), temperature=float(t), top_p=float(p))
-            for text, result, picture in task_stream(service, task, m, img, vid, field_values(task, fvals), opts, pre, access.user(request)):
-                yield text, picture, result, (result, picture)
-        run.click(with_gradio_request(gr, _run), [media, mode, *fields, prefill, max_new, temp, top_p], [raw, pic, parsed, last])
-        def _export(state):
-            if not state or not state[0]: return None, 'run the task first; then its result can be exported'
-            result, picture = state
-            out = export_result(result, picture if isinstance(picture, Image.Image) else None, tempfile.mkdtemp(prefix='qwen-vl-export-', dir=access.files.folder))
-            return [p for k, p in out.items() if not k.endswith('_error')], '\n\n'.join(f'⚠️ {v}' for k, v in out.items() if k.endswith('_error'))
-        export.click(_export, last, [files, export_note])
+                c['notice'] = gr.Markdown(elem_id=f'{name}-notice')
+                c['pic'] = (gr.Plot(label='Timeline', elem_id=f'{name}-picture') if d['draws'] == 'timeline' else
+                            gr.Image(label='Result', type='pil', elem_id=f'{name}-picture'))
+                c['parsed'] = gr.JSON(label='Parsed result', elem_id=f'{name}-parsed')
+                c['raw'] = gr.Textbox(label='Raw answer', lines=6, elem_id=f'{name}-answer')  # as the model wrote it
+                c['export'] = gr.Button('Export JSON / PNG / PDF', elem_id=f'{name}-export')
+                c['files'] = gr.File(label='Exports', file_count='multiple', elem_id=f'{name}-exports')  # as wide as the column: names in full
+                c['export_note'] = gr.Markdown(elem_id=f'{name}-export-note')
+        c['last'] = gr.State(None)  # this browser's last finished run, for Export
+    _task_events(gr, session, d, c, gen, access)
 
+# %% ../nbs/51_app.ipynb #d8cac9fd
+def _task_events(gr, session:TaskSession, d:dict, c:dict, gen:list, access:UiAccess):
+    "Wire a task tab's widgets `c` to the session: preview, the fields each mode shows, Run, Stop, Export."
+    name = d['name']
+    key = lambda request: (getattr(request, 'session_hash', None), 'task', name)  # this browser's run in this tab
+    if c['preview'] is not None:
+        def _preview(paths): return image_preview(paths, session.service.settings)
+        c['media'].change(_preview, c['media'], [c['preview'], c['preview_note']])
+    def _fields_for(mode):
+        shown = [gr.update(visible=shown_for(f, mode)) for f in d['fields']]
+        return shown[0] if len(shown) == 1 else shown  # one output takes one value
+    if c['fields']: c['mode'].change(_fields_for, c['mode'], c['fields'])
+    def _run(request, media, mode, *vals):
+        *typed, prefill, n, t, p = vals
+        fields = {f['name']: v for f, v in zip(d['fields'], typed) if shown_for(f, mode)}  # what the mode uses, as typed
+        run = session.start(name, _uploads(media), mode, fields, dict(max_new_tokens=int(n), temperature=float(t), top_p=float(p)),
+                            prefill, access.user(request), key(request))
+        yield '', None, None, run.text, None
+        for text in run: yield gr.skip(), gr.skip(), gr.skip(), text, gr.skip()
+        yield run.notice, run.picture, run.data, f'⚠️ {run.error}' if run.error else run.text, run if run.result is not None else None
+    c['run'].click(with_gradio_request(gr, _run), [c['media'], c['mode'], *c['fields'], c['prefill'], *gen],
+                   [c['notice'], c['pic'], c['parsed'], c['raw'], c['last']])
+    def _stop(request=None): session.cancel(key(request))
+    c['stop'].click(with_gradio_request(gr, _stop), None, None, queue=False)
+    def _export(run):
+        if run is None: return None, 'run the task first; then its result can be exported'
+        out = session.export(run)
+        done = [p for k, p in out.items() if not k.endswith('_error')]
+        return done, '\n\n'.join(['Exported ' + ', '.join(f'`{Path(p).name}`' for p in done), *(f'⚠️ {v}' for k, v in out.items() if k.endswith('_error'))])
+    c['export'].click(_export, c['last'], [c['files'], c['export_note']])
+
+# %% ../nbs/51_app.ipynb #5f928d48
+def fields_json(d:dict) -> str:
+    "A task's fields with their defaults as the JSON object a form's box starts from."
+    return json.dumps({f['name']: '' if f['default'] is None else f['default'] for f in d['fields']}, ensure_ascii=False)
+
+def _compare_tab(gr, session:TaskSession, gen:list, access:UiAccess):
+    "The Compare tab: one request on this service and on a second configuration, side by side."
+    tasks = {d['name']: d for d in session.tasks() if d['media'] != 'video'}
+    first = next(iter(tasks.values()))
+    with gr.Tab('Compare', elem_id='tab-compare'):
+        with gr.Row():
+            with gr.Column():
+                image = gr.File(type='filepath', file_types=['image'], label='Image', elem_id='compare-upload')
+                preview, note = gr.Image(label='Preview', interactive=False, height=200), gr.Markdown(elem_id='compare-note')
+                task = gr.Dropdown([(d['title'], n) for n, d in tasks.items()], value=first['name'], label='Task', elem_id='compare-task')
+                mode = gr.Dropdown(first['modes'], value=first['default_mode'], label='Mode', elem_id='compare-mode')
+                fields = gr.Textbox(label='Fields (JSON)', value=fields_json(first), elem_id='compare-fields')
+                prefill = gr.Textbox(label='Answer starts with (prefill)', lines=2)
+                model, quant = gr.Textbox(label='Compare with: model (empty = same)'), gr.Radio([('same', ''), 'none', '4bit', '8bit'], value='', label='quantization')
+                url = gr.Textbox(label='… or a remote engine (base URL ending in /v1)')
+                run = gr.Button('Compare', variant='primary', elem_id='compare-run')
+            with gr.Column():
+                pic = gr.Image(label='Side by side', type='pil', elem_id='compare-picture')
+                table, answers = gr.JSON(label='Timings and counts', elem_id='compare-table'), gr.JSON(label='Answers')
+    task.change(lambda t: (gr.update(choices=tasks[t]['modes'], value=tasks[t]['default_mode']), fields_json(tasks[t])), task, [mode, fields])
+    image.change(lambda p: image_preview(p, session.service.settings), image, [preview, note])
+    def _compare(request, img, t, m, f, pre, mo, q, u, n, temp_, p):
+        opts = dict(max_new_tokens=int(n), temperature=float(temp_), top_p=float(p))
+        try: c = session.compare(t, img, m, f, pre, mo, q, u, opts, access.user(request))
+        except (InputError, ServiceError) as e: raise gr.Error(str(e))
+        return c.picture, c.rows, c.answers
+    run.click(with_gradio_request(gr, _compare), [image, task, mode, fields, prefill, model, quant, url, *gen], [pic, table, answers])
+
+# %% ../nbs/51_app.ipynb #ae16a4f8
 def mount_app(app, service:InferenceService, path:str='/ui'):
     "Mount the Gradio app on the API's FastAPI `app` under `path` (and redirect `/` there)."
     import gradio as gr

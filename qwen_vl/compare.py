@@ -8,19 +8,15 @@ Docs: https://qwen-vl.github.io/qwen_vl/compare.html.md"""
 from __future__ import annotations
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import urlsplit
 from PIL import Image, ImageDraw, ImageFont
 from .config import Settings, load_settings, model_choice
 from .inputs import InputError, load_image
-from .media import open_image_bytes
-from .security import UiAccess, UiUser, ui_access, with_gradio_request
 from .service import InferenceService, ServiceError
 from .tasks.base import get_task
 
 # %% auto #0
-__all__ = ['remote_side', 'side_service', 'cached_side', 'side_name', 'Side', 'compare', 'comparison_rows', 'side_by_side',
-           'compare_run', 'compare_tab']
+__all__ = ['remote_side', 'side_service', 'cached_side', 'side_name', 'Side', 'compare', 'comparison_rows', 'side_by_side']
 
 # %% ../nbs/43_compare.ipynb #94fc8e2f
 def _url_key(url:str) -> tuple:
@@ -132,53 +128,3 @@ def side_by_side(sides:list[Side], height:int=360) -> Image.Image:
     x = 0
     for t in tiles: out.paste(t, (x, 0)); x += t.width + 8
     return out
-
-# %% ../nbs/43_compare.ipynb #e604191f
-def _sides(service, others, image, task, mode, fields, prefill, model, quantization, remote_url, options):
-    import json
-    if not image: raise InputError('upload an image to compare on')
-    if isinstance(image, (str, Path)): image = open_image_bytes(Path(image).read_bytes(), service.settings)  # an upload, checked as the API checks one
-    try: fields = fields if isinstance(fields, dict) else json.loads(fields or '{}')
-    except json.JSONDecodeError as e: raise InputError(f'fields must be a JSON object, e.g. {{"target": "cake"}}: {e}') from None
-    other = cached_side(others, service.settings, model, quantization, remote_url)
-    return compare([service, other], task, images=[image], mode=mode or None, options=options, prefill=prefill or None, **fields)
-
-def compare_run(service:InferenceService, others:dict, image:str|None, task:str, mode:str|None=None, fields:str|dict='',
-                prefill:str='', model:str='', quantization:str='', remote_url:str='', options:dict|None=None,
-                user:UiUser|None=None): # who asks in the app (rate limits, audit line); None: a direct call
-    "Compare `service` with the configuration described; the side-by-side picture, the table rows and each side's answer."
-    access = ui_access(user, service.settings.audit_log)
-    with access.audited(user, '/ui/compare', task) as rec:
-        try:
-            access.admit(rec)
-            sides = _sides(service, others, image, task, mode, fields, prefill, model, quantization, remote_url, options)
-        except (InputError, ServiceError) as e: rec.status = getattr(e, 'status', 400); raise
-        rows, rec.images = comparison_rows(sides), 1
-        rec.prompt_tokens, rec.completion_tokens = (sum(r[k] or 0 for r in rows) for k in ('prompt_tokens', 'completion_tokens'))
-        return side_by_side(sides), rows, {s.name: (s.result.to_dict() if s.result else {'error': s.error}) for s in sides}
-
-def compare_tab(gr, service:InferenceService, max_new, temp, top_p, access:UiAccess|None=None):
-    "The Compare tab of the Gradio app."
-    from qwen_vl.tasks.base import list_tasks
-    others = {}
-    with gr.Tab('Compare', elem_id='tab-compare'):
-        with gr.Row():
-            with gr.Column():
-                from qwen_vl.app import image_preview  # the task tabs' upload check (the app module imports this one)
-                image = gr.File(type='filepath', file_types=['image'], label='Image', elem_id='compare-upload')
-                preview, note = gr.Image(label='Preview', interactive=False, height=200), gr.Markdown(elem_id='compare-note')
-                task = gr.Dropdown([t for t in list_tasks() if t != 'video'], value='spatial', label='Task')
-                mode, fields = gr.Textbox(label='Mode (empty = default)'), gr.Textbox(label='Fields (JSON)', value='{"target": "cake"}')
-                prefill = gr.Textbox(label='Answer starts with (prefill)', lines=2)
-                model, quant = gr.Textbox(label='Compare with: model (empty = same)'), gr.Radio([('same', ''), 'none', '4bit', '8bit'], value='', label='quantization')
-                url = gr.Textbox(label='… or a remote engine (base URL ending in /v1)')
-                run = gr.Button('Compare', variant='primary', elem_id='compare-run')
-            with gr.Column():
-                pic = gr.Image(label='Side by side', type='pil', elem_id='compare-picture')
-                table, answers = gr.JSON(label='Timings and counts', elem_id='compare-table'), gr.JSON(label='Answers')
-        def _run(request, img, t, m, f, pre, mo, q, u, n, temp_, p):
-            opts, user = dict(max_new_tokens=int(n), temperature=float(temp_), top_p=float(p)), access.user(request) if access else None
-            try: return compare_run(service, others, img, t, m, f, pre, mo, q, u, opts, user)
-            except (InputError, ServiceError, ValueError) as e: raise gr.Error(str(e))
-        image.change(lambda p: image_preview(p, service.settings), image, [preview, note])
-        run.click(with_gradio_request(gr, _run), [image, task, mode, fields, prefill, model, quant, url, max_new, temp, top_p], [pic, table, answers])

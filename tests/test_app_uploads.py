@@ -1,7 +1,7 @@
 """The app's files on a real `qwen-vl serve` without keys: uploads are images and videos only (by name and content),
 bounded per client and in all before anything is written, kept in the app's own folder under QWEN_VL_TEMP_DIR, and
 that folder — uploads, results, exports — is gone once the server stops on SIGINT or SIGTERM."""
-import io, os, signal
+import io, os, re, signal
 from pathlib import Path
 import httpx, numpy as np
 from PIL import Image
@@ -80,7 +80,9 @@ def test_results_and_exports_are_gone_after_sigterm(tmp_path):
         assert answer[2]['task'] == 'spatial' and Path(answer[1]['path']).is_relative_to(folder), answer[:2]
         files, note = app.predict(api_name='/_export' + run[4:])
         exports = [Path(f['path']) for f in files]
-        assert sorted(e.suffix for e in exports) == ['.json', '.pdf', '.png'] and note == '', (files, note)
+        assert sorted(e.suffix for e in exports) == ['.json', '.pdf', '.png'] and '⚠️' not in note, (files, note)
+        assert all(re.fullmatch(r'spatial-\d{8}-\d{6}\.(json|png|pdf)', e.name) for e in exports), exports  # named in full: task and moment
+        assert note == 'Exported ' + ', '.join(f'`{e.name}`' for e in exports), note
         assert all(e.is_relative_to(folder) and e.is_file() for e in exports), exports
         p.send_signal(signal.SIGTERM)
         p.wait(60)

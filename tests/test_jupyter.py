@@ -109,7 +109,7 @@ def test_dashboard_in_jupyterlab():
             with page.expect_file_chooser() as chooser: dash.locator('.widget-upload').click()
             chooser.value.set_files(str(CAKES))
             expect(dash.locator('.widget-upload')).to_contain_text('1', timeout=10_000)
-            target = dash.locator('.qwen-dash-controls .widget-text', has_text='target').locator('input')
+            target = dash.locator('.qwen-dash-controls .widget-text', has_text='What to find').locator('input')
             target.fill('cake'); target.press('Enter')
             dash.get_by_role('button', name='Run').click()
             picture = dash.locator('.qwen-dash-picture')
@@ -120,7 +120,7 @@ def test_dashboard_in_jupyterlab():
             page.screenshot(path=str(SHOT))
             after = page.evaluate(LAYOUT)
         finally: b.close()
-    assert {'Temperature', 'Max tokens', 'target', 'Quantization', 'Compare: model'} <= set(after['labels']), after['labels']
+    assert {'Temperature', 'Max tokens', 'What to find', 'Quantization', 'Compare: model'} <= set(after['labels']), after['labels']
     assert not after['cut'], f"labels cut short: {after['cut']}"
     assert not after['broken'], f"broken images: {after['broken']}"
     pic, controls = after['picture'], after['controls']

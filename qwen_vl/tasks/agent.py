@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from fastcore.basics import patch
 from ..inputs import InputError, load_image
 from ..parsers import map_point, parse_tool_calls, read_numbers
-from .base import BaseTaskHandler, TaskResult, first_image, image_visual
+from .base import BaseTaskHandler, TaskField, TaskResult, first_image, image_visual
 from ..visualize import draw_actions
 
 # %% auto #0
@@ -75,6 +75,9 @@ class AgentTask(BaseTaskHandler):
     tool: str = ''
     modes = {'act': 'The user query: {query}\nTask progress (You have done the following operation on the current device): {history}'}
     default_mode = 'act'
+    media_label, draws, finds = 'Screenshot', 'overlay', {'*': ['actions']}
+    inputs = [TaskField('query', label='Goal', help='what the user wants done, e.g. "open the third issue"'),
+              TaskField('history', 'steps', label='History', help='the steps done so far, one per line: a sentence, or a tool call as JSON')]
     def function(self, width:int, height:int) -> dict: raise NotImplementedError
 
     def format_history(self, history:list) -> str:

@@ -6,16 +6,18 @@ Docs: https://qwen-vl.github.io/qwen_vl/tasks_base.html.md"""
 
 # %% ../../nbs/23_tasks_base.ipynb #b8704c3f
 from __future__ import annotations
-import dataclasses, importlib, string
+import dataclasses, importlib, json, math, string
 from dataclasses import dataclass, field
 from enum import Enum
+from fastcore.basics import patch
 from importlib.metadata import entry_points
 from ..inputs import InputError, VisualInfo, chat_messages, model_input_size
 from ..tracing import span
 
 # %% auto #0
-__all__ = ['REGISTRY', 'BUILTIN', 'TaskType', 'jsonable', 'TaskResult', 'image_visual', 'first_image', 'to_original',
-           'BaseTaskHandler', 'register_task', 'get_task', 'list_tasks']
+__all__ = ['FIELD_TYPES', 'MEDIA_LABELS', 'MEDIA_WORDS', 'REGISTRY', 'BUILTIN', 'TaskType', 'jsonable', 'TaskResult',
+           'image_visual', 'first_image', 'to_original', 'TaskField', 'BaseTaskHandler', 'register_task', 'get_task',
+           'list_tasks', 'describe_tasks']
 
 # %% ../../nbs/23_tasks_base.ipynb #504880ea
 class TaskType(str, Enum):
@@ -76,6 +78,76 @@ def to_original(items:list, visuals:list[VisualInfo], warnings:list[str]) -> lis
     for it in items: it.to_original(v.input_size, v.original_size)
     return items
 
+# %% ../../nbs/23_tasks_base.ipynb #82402fc5
+FIELD_TYPES = {'str': 'text', 'list': 'a list of text (comma-separated)', 'steps': 'steps, one per line (a sentence or a JSON object)',
+               'float': 'a number', 'int': 'a whole number', 'bool': 'yes or no'}
+
+@dataclass
+class TaskField:
+    "One input of a task besides its media: its type, default, how a form labels and explains it, what is allowed, the modes that use it."
+    name: str
+    type: str = 'str' # one of `FIELD_TYPES`
+    default: object = None # the value when it is left empty
+    label: str = '' # a form's short label (default: the name)
+    help: str = '' # what to type
+    choices: list|None = None # the values allowed, when only some are
+    min: float|None = None # a number's bounds
+    max: float|None = None
+    modes: list[str]|None = None # the modes that use it (None: every mode)
+    def __post_init__(self):
+        if self.type not in FIELD_TYPES: raise ValueError(f"field {self.name!r}: type {self.type!r} is none of {', '.join(FIELD_TYPES)}")
+        self.label = self.label or self.name
+    def to_dict(self) -> dict:
+        "JSON-ready form."
+        return jsonable(self)
+
+# %% ../../nbs/23_tasks_base.ipynb #dc05df2a
+def _steps(v) -> list:
+    "Steps typed one per line (a line starting with `{` is a JSON object), or a list of strings and dicts."
+    if isinstance(v, (list, tuple)) and all(isinstance(s, (str, dict)) for s in v): return list(v)
+    if not isinstance(v, str): raise ValueError
+    lines = [l.strip() for l in v.splitlines() if l.strip()]
+    steps = [json.loads(l) if l.startswith('{') else l for l in lines]
+    if not all(isinstance(s, (str, dict)) for s in steps): raise ValueError
+    return steps
+
+def _typed(f:TaskField, v):
+    "`v` as the type of `f`, within its bounds; ValueError if it is none."
+    if f.type in ('float', 'int'):
+        if isinstance(v, bool) or not isinstance(v, (int, float, str)): raise ValueError
+        x = float(v)
+        if not math.isfinite(x) or (f.type == 'int' and not x.is_integer()): raise ValueError
+        if (f.min is not None and x < f.min) or (f.max is not None and x > f.max): raise ValueError
+        return int(x) if f.type == 'int' else x
+    if f.type == 'bool':
+        if isinstance(v, bool): return v
+        s = str(v).strip().lower()
+        if s not in ('true', 'yes', 'on', '1', 'false', 'no', 'off', '0'): raise ValueError
+        return s in ('true', 'yes', 'on', '1')
+    if f.type == 'list':
+        if isinstance(v, (list, tuple)) and all(isinstance(p, str) for p in v): return [p.strip() for p in v if p.strip()]
+        if isinstance(v, str): return [p.strip() for p in v.split(',') if p.strip()]
+        raise ValueError
+    if f.type == 'steps': return _steps(v)
+    if not isinstance(v, (str, int, float)) or isinstance(v, bool): raise ValueError
+    return str(v).strip()
+
+def _allowed(f:TaskField) -> str:
+    "What `f` takes, in words."
+    if f.choices is not None: return 'one of ' + ', '.join(map(str, f.choices))
+    lo, hi = (f'{f.min:g}' if f.min is not None else None), (f'{f.max:g}' if f.max is not None else None)
+    return FIELD_TYPES[f.type] + (f' from {lo} to {hi}' if lo and hi else f' of at least {lo}' if lo else f' of at most {hi}' if hi else '')
+
+@patch
+def read(self:TaskField, value):
+    "`value` — typed in a form or on a command line, or already typed — as this field's value; None when empty; `InputError` saying what it takes."
+    if value is None or (isinstance(value, str) and not value.strip()): return None
+    shown = repr(value) if len(repr(value)) <= 80 else repr(value)[:77] + '...'
+    try: v = _typed(self, value)
+    except (ValueError, TypeError): raise InputError(f'{self.name} must be {_allowed(self)}; got {shown}') from None
+    if self.choices is not None and v not in self.choices: raise InputError(f'{self.name} must be {_allowed(self)}; got {shown}')
+    return v
+
 # %% ../../nbs/23_tasks_base.ipynb #41ef9c1f
 class BaseTaskHandler:
     "Prompts, messages, parsing and pictures for one task; subclass and `register_task` it."
@@ -84,6 +156,13 @@ class BaseTaskHandler:
     system_prompts: dict[str, str] = {} # mode -> system prompt, where the mode needs one
     defaults: dict[str, str] = {} # default values of template fields
     default_mode: str = ''
+    title: str = '' # the task's name for people (default: its name)
+    media: str = 'image' # what it reads: 'image' (one), 'images' (one or more), 'video' (one)
+    media_label: str = '' # what a form calls the upload (default: 'Image', 'Images' or 'Video')
+    inputs: list[TaskField]|None = None # its fields besides the media (None: a text field per prompt field)
+    draws: str|None = None # its picture: 'overlay' (on the image), 'beside' (next to it), 'timeline' (a figure), or None
+    finds: dict[str, list[str]] = {} # mode ('*': every mode) -> the lists in `data` holding what it finds
+    order: int = 100 # its place among the tasks, in a reader's order
 
     @property
     def name(self) -> str: return self.task.value if isinstance(self.task, Enum) else str(self.task)
@@ -98,10 +177,17 @@ class BaseTaskHandler:
         "The template fields a mode's prompt takes."
         return [f for _, f, _, _ in string.Formatter().parse(self.modes[self.check_mode(mode)]) if f]
 
+    def input_fields(self) -> list[TaskField]:
+        "The task's `inputs`; for a task that declares none, a text field for each field its prompts take."
+        if self.inputs is not None: return list(self.inputs)
+        names = dict.fromkeys(f for m in self.modes for f in self.fields(m))
+        return [TaskField(n, default=self.defaults.get(n), modes=[m for m in self.modes if n in self.fields(m)]) for n in names]
+
     def prompt(self, mode:str|None=None, **fields) -> str:
         "The prompt of `mode` with its fields filled in."
         mode = self.check_mode(mode)
-        vals = {**self.defaults, **{k: v for k, v in fields.items() if v is not None}}
+        vals = {**self.defaults, **{f.name: f.default for f in self.input_fields() if f.default is not None},
+                **{k: v for k, v in fields.items() if v is not None}}
         missing = [f for f in self.fields(mode) if f not in vals]
         if missing: raise InputError(f"task {self.name!r} mode {mode!r} needs {', '.join(missing)}")
         return self.modes[mode].format(**vals)
@@ -142,6 +228,43 @@ class BaseTaskHandler:
         out.inference = {k: v for k, v in res.to_dict().items() if k not in ('text', 'visuals')}
         return out
 
+# %% ../../nbs/23_tasks_base.ipynb #5b6fa662
+MEDIA_LABELS = {'image': 'Image', 'images': 'Images', 'video': 'Video'}
+
+@patch
+def describe(self:BaseTaskHandler) -> dict:
+    "What the task is, reads, takes, draws and finds, JSON-ready: what a form or a client needs to offer it."
+    return jsonable({'name': self.name, 'title': self.title or self.name, 'summary': (type(self).__doc__ or '').strip(),
+                     'media': self.media, 'media_label': self.media_label or MEDIA_LABELS[self.media],
+                     'modes': list(self.modes), 'default_mode': self.default_mode, 'fields': self.input_fields(),
+                     'draws': self.draws, 'finds': self.finds, 'order': self.order})
+
+# %% ../../nbs/23_tasks_base.ipynb #5cae535a
+@patch
+def read_fields(self:BaseTaskHandler, values:dict) -> dict:
+    "`values` typed in a form or on a command line as the task's field values (empty ones left out); `InputError` naming a wrong one and what it takes."
+    known = {f.name: f for f in self.input_fields()}
+    if unknown := [k for k in values if k not in known]:
+        raise InputError(f"task {self.name!r} has no field {unknown[0]!r}; its fields: {', '.join(known) or 'none'}")
+    return {k: v for k, v in ((k, known[k].read(x)) for k, x in values.items()) if v is not None}
+
+# %% ../../nbs/23_tasks_base.ipynb #8d922d13
+MEDIA_WORDS = {'image': 'one image', 'images': 'one or more images', 'video': 'one video'}
+
+@patch
+def check_media(self:BaseTaskHandler, images:int, videos:int):
+    "Raise `InputError` unless `images` and `videos` (how many) are what the task reads (`media`)."
+    n, other = (videos, images) if self.media == 'video' else (images, videos)
+    if n and not other and (n == 1 or self.media == 'images'): return
+    got = ' and '.join(f"{k} {w}{'s' if k > 1 else ''}" for k, w in ((images, 'image'), (videos, 'video')) if k) or 'none'
+    raise InputError(f'the {self.title or self.name} task reads {MEDIA_WORDS[self.media]}; got {got}' + ('' if n or other else ': upload it first'))
+
+@patch
+def found(self:BaseTaskHandler, result:TaskResult) -> int|None:
+    "How many things `result` found (in the lists `finds` names for its mode); None when its mode finds no things."
+    keys = self.finds.get(result.mode, self.finds.get('*'))
+    return None if not keys else sum(len(result.data.get(k) or ()) for k in keys)
+
 # %% ../../nbs/23_tasks_base.ipynb #8b6c9574
 REGISTRY: dict[str, type[BaseTaskHandler]] = {}
 BUILTIN = ['ocr', 'document', 'recognition', 'spatial', 'video', 'computer_use', 'mobile_use']
@@ -172,3 +295,8 @@ def list_tasks() -> dict[str, list[str]]:
     "Every registered task with its modes."
     _load_all()
     return {k: list(v.modes) for k, v in sorted(REGISTRY.items())}
+
+def describe_tasks() -> list[dict]:
+    "Every registered task's `describe()`, in a reader's order (`order`, then name): what the faces are built from."
+    _load_all()
+    return [REGISTRY[k]().describe() for k in sorted(REGISTRY, key=lambda k: (REGISTRY[k].order, k))]

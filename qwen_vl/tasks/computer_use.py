@@ -49,5 +49,5 @@ def computer_use_function(width:int, height:int) -> dict:
 class ComputerUseTask(AgentTask):
     "Desktop GUI agent over the `computer_use` function."
     task = TaskType.COMPUTER_USE
-    tool = 'computer_use'
+    tool, title, order = 'computer_use', 'Computer agent', 60
     def function(self, width, height): return computer_use_function(width, height)

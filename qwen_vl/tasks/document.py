@@ -22,6 +22,8 @@ class DocumentTask(BaseTaskHandler):
     task = TaskType.DOCUMENT
     modes = {'qwenvl_html': 'QwenVL HTML', 'markdown': 'QwenVL Markdown', 'html': 'Parse this image into HTML.'}
     default_mode = 'qwenvl_html'
+    title, media_label, draws, order, inputs = 'Document', 'Page', 'overlay', 30, []
+    finds = {'qwenvl_html': ['elements']}
 
 @patch
 def parse(self:DocumentTask, text:str, visuals=(), mode:str|None=None) -> TaskResult:

@@ -48,7 +48,7 @@ def mobile_use_function(width:int, height:int) -> dict:
 class MobileUseTask(AgentTask):
     "Phone GUI agent over the `mobile_use` function."
     task = TaskType.MOBILE_USE
-    tool = 'mobile_use'
+    tool, title, order = 'mobile_use', 'Mobile agent', 70
     def function(self, width, height): return mobile_use_function(width, height)
 
 # %% ../../nbs/31_mobile_use.ipynb #d1bab00f

@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 from fastcore.basics import patch
 from ..parsers import extract_json, find_fenced, parse_boxes
-from .base import BaseTaskHandler, TaskResult, TaskType, register_task, to_original
+from ..inputs import InputError
+from .base import BaseTaskHandler, TaskField, TaskResult, TaskType, register_task, to_original
 from ..visualize import draw_ocr
 
 # %% auto #0
@@ -24,12 +25,17 @@ class OCRTask(BaseTaskHandler):
              'spotting': 'Spotting all the text in the image with line-level, and output in JSON format.',
              'key_value': 'Extract the key-value information in the format:{schema}'}
     default_mode = 'text'
+    title, draws, order = 'OCR', 'beside', 20
+    inputs = [TaskField('keys', 'list', label='Keys', help='the fields to read from a form, comma-separated: company, date, total', modes=['key_value'])]
+    finds = {'text': ['lines'], 'spotting': ['lines'], 'key_value': ['fields']}
 
     def prompt(self, mode=None, keys=None, **fields):
         "The mode's prompt; `keys` (list or dict) becomes the key-value schema."
         if keys is not None and 'schema' not in fields:
             schema = {k: '' for k in keys} if isinstance(keys, (list, tuple)) else dict(keys)
             fields['schema'] = json.dumps(schema, ensure_ascii=False)
+        if self.check_mode(mode) == 'key_value' and fields.get('schema') in (None, '', '{}'):
+            raise InputError("task 'ocr' mode 'key_value' needs schema: give keys, the fields to read (e.g. company, date, total), or a schema")
         return super().prompt(mode, **fields)
 
 # %% ../../nbs/24_ocr.ipynb #1e831424

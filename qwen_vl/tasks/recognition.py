@@ -8,7 +8,7 @@ Docs: https://qwen-vl.github.io/qwen_vl/recognition.html.md"""
 from __future__ import annotations
 import re
 from fastcore.basics import patch
-from .base import BaseTaskHandler, TaskResult, TaskType, register_task
+from .base import BaseTaskHandler, TaskField, TaskResult, TaskType, register_task
 
 # %% auto #0
 __all__ = ['RecognitionTask', 'list_items']
@@ -22,8 +22,10 @@ class RecognitionTask(BaseTaskHandler):
              'identify': 'What kind of {category} is this? Please give its name in {languages}.',
              'identify_all': 'What are these {category}? Please give their names in {languages}.',
              'compare': 'What are the differences between these images?'}
-    defaults = {'category': 'object', 'languages': 'Chinese and English'}
     default_mode = 'describe'
+    title, media, order, finds = 'Recognition', 'images', 40, {'identify_all': ['items']}
+    inputs = [TaskField('category', default='object', label='Category', help='what kind of thing: bird, landmark, celebrity, car…', modes=['identify', 'identify_all']),
+              TaskField('languages', default='Chinese and English', label='Languages', help='the languages to give the names in', modes=['identify', 'identify_all'])]
 
 _ITEM = re.compile(r'^\s*(?:\d+[.)]|[-*•])\s+(.+?)\s*$')
 

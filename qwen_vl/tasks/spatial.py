@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from fastcore.basics import patch
 from ..parsers import parse_boxes, parse_points
-from .base import BaseTaskHandler, TaskResult, TaskType, register_task, to_original
+from .base import BaseTaskHandler, TaskField, TaskResult, TaskType, register_task, to_original
 from ..visualize import draw_boxes, draw_points
 
 # %% auto #0
@@ -27,8 +27,10 @@ class SpatialTask(BaseTaskHandler):
              'count': 'Please first output bbox coordinates and names of every item in this image in JSON format, and then answer how many items are there in the image.',
              'plain': 'find all {target}'}
     system_prompts = {'plain': "As an AI assistant, you specialize in accurate image object detection, delivering coordinates in plain text format 'x1,y1,x2,y2 object'."}
-    defaults = {'target': 'object'}
     default_mode = 'detect'
+    title, draws, order, finds = 'Grounding', 'overlay', 10, {'*': ['boxes', 'points']}
+    inputs = [TaskField('target', default='object', label='What to find', help='a kind of thing ("cake") or, to refer, a phrase ("the top right brown cake")',
+                        modes=['detect', 'describe', 'refer', 'point', 'plain'])]
 
 # %% ../../nbs/27_spatial.ipynb #c3363202
 _WORDS = dict(zip('zero one two three four five six seven eight nine ten eleven twelve'.split(), range(13)))

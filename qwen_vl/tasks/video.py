@@ -9,7 +9,7 @@ from __future__ import annotations
 from fastcore.basics import patch
 from ..inputs import InputError, chat_messages
 from ..parsers import parse_events, parse_time_spans
-from .base import BaseTaskHandler, TaskResult, TaskType, register_task
+from .base import BaseTaskHandler, TaskField, TaskResult, TaskType, register_task
 from ..visualize import plot_timeline
 
 # %% auto #0
@@ -27,6 +27,12 @@ class VideoTask(BaseTaskHandler):
              'events': "Localize a series of activity events in the video, output the start and end timestamp for each event, and describe each event with sentences. Provide the result in json format with 'mm:ss.ff' format for time depiction.",
              'summarize': 'Summarize the content of this video in a table.'}
     default_mode = 'describe'
+    title, media, draws, order, finds = 'Video', 'video', 'timeline', 50, {'ground': ['events'], 'events': ['events']}
+    inputs = [TaskField('query', label='Query', help='what to find the moment of, e.g. "the steak is seasoned"', modes=['ground']),
+              TaskField('fps', 'float', label='Frames / s', help="frames sampled per second (empty: the server's QWEN_VIDEO_FPS)", min=0.1, max=30),
+              TaskField('nframes', 'int', label='Frames', help='how many frames to sample, instead of a rate', min=2),
+              TaskField('video_start', 'float', label='Start (s)', help='where to start, in seconds', min=0),
+              TaskField('video_end', 'float', label='End (s)', help='where to stop, in seconds', min=0)]
 
 @patch
 def build_messages(self:VideoTask, images=(), videos=(), mode=None, prompt=None, system=None, **fields):
