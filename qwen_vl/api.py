@@ -370,6 +370,10 @@ def _run_task(s:InferenceService, task:str, req:TaskRequest, uploads:list[tuple[
 
 # %% ../nbs/50_api.ipynb #f1d047a5
 def _add_task_route(app:FastAPI, s:InferenceService):
+    @app.get('/v1/tasks')
+    def tasks():  # what each task takes, from its handler: the form of a request's `mode` and `fields`
+        from qwen_vl.tasks.base import describe_tasks
+        return {'object': 'list', 'data': describe_tasks()}
     @app.post('/v1/tasks/{task}')
     async def task(task: str, request: Request):
         from qwen_vl.tasks.base import get_task

@@ -11,8 +11,8 @@ from pathlib import Path
 from .errors import InputError, ServiceError
 
 # %% auto #0
-__all__ = ['cmd_doctor', 'cmd_make_tiny', 'cmd_run', 'cmd_parse', 'cmd_serve', 'cmd_bench', 'cmd_hash_key', 'build_parser',
-           'exit_code', 'main']
+__all__ = ['cmd_doctor', 'cmd_make_tiny', 'cmd_run', 'cmd_parse', 'cmd_tasks', 'cmd_serve', 'cmd_bench', 'cmd_hash_key',
+           'build_parser', 'exit_code', 'main']
 
 # %% ../nbs/53_cli.ipynb #2b3df7a7
 def _settings(a):
@@ -126,6 +126,18 @@ def cmd_parse(a) -> int:
     _draw(h, r, image, a.draw)
     return 0
 
+# %% ../nbs/53_cli.ipynb #95e12fbe
+def cmd_tasks(a) -> int:
+    "List the tasks: title, media, modes and fields, from their handlers; `--json` for the whole description."
+    from qwen_vl.tasks.base import describe_tasks
+    tasks = describe_tasks()
+    if a.json: print(json.dumps(tasks, ensure_ascii=False, indent=1)); return 0
+    for t in tasks:
+        print(f"{t['name']} — {t['title']}: {t['media_label'].lower()}; modes {', '.join(t['modes'])}")
+        for fd in t['fields']:
+            print(f"    --set {fd['name']}=...  ({fd['type']}, default {fd['default']!r}) {fd['help'] or fd['label']}")
+    return 0
+
 # %% ../nbs/53_cli.ipynb #a5b7eb4a
 def cmd_serve(a) -> int:
     "Serve the API and the app."
@@ -201,7 +213,7 @@ def _add_run(sub):
     "The `run` command: a prompt or a task on images and videos."
     r = sub.add_parser('run', help='answer a prompt about images/videos'); _common(r)
     r.add_argument('--prompt', help='the question (with --task: overrides the task prompt, or is the query)')
-    r.add_argument('--task', help='run a task: ocr, document, recognition, spatial, video, computer_use, mobile_use')
+    r.add_argument('--task', help="run a task (`qwen-vl tasks` lists them with their modes and fields)")
     r.add_argument('--mode', help="the task's mode (default: the task's first)")
     r.add_argument('--set', action='append', default=[], metavar='NAME=VALUE', help='task field, e.g. target=cake (repeatable)')
     r.add_argument('--draw', metavar='OUT.png', help="save the task's picture")
@@ -219,7 +231,7 @@ def _add_run(sub):
 def _add_parse(sub):
     "The `parse` command: a saved answer into a task's structured result."
     q = sub.add_parser('parse', help="parse a model answer (stdin) into a task's structured result")
-    q.add_argument('--task', required=True, help='ocr, document, recognition, spatial, video, computer_use, mobile_use')
+    q.add_argument('--task', required=True, help="the task the answer is for (`qwen-vl tasks` lists them)")
     q.add_argument('--mode', help='the mode the answer was asked in (default: guessed from the answer)')
     q.add_argument('--image', help='the original image (gives its size, and the picture for --draw)')
     q.add_argument('--image-size', metavar='WxH', help='original image size, without --image')
@@ -228,6 +240,8 @@ def _add_parse(sub):
     q.add_argument('--file', help='read the answer from this file instead of stdin')
     q.add_argument('--draw', metavar='OUT.png', help='save the picture of the result')
     q.set_defaults(func=cmd_parse)
+    ts = sub.add_parser('tasks', help='list the tasks with their modes and fields'); ts.add_argument('--json', action='store_true', help='print them as JSON')
+    ts.set_defaults(func=cmd_tasks)
 
 # %% ../nbs/53_cli.ipynb #c675fd6c
 def _add_serving(sub):
