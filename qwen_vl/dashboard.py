@@ -72,23 +72,28 @@ class Dashboard:
         self.history.observe(lambda ch: self._show(self.session.history[ch['new']]) if ch['new'] is not None else None, 'index')
         if not service.ready: threading.Thread(target=self._watch_load, daemon=True).start()
 
-    def show(self):
-        "The widget tree."
-        W = self.W
-        row = lambda *ws: W.HBox(list(ws), layout=W.Layout(flex_flow='row wrap', align_items='center'))
-        left = W.VBox([self.progress, self.upload, self.task, self.mode, self.fields_box, self.max_new, self.temp, row(self.run_btn, self.stop_btn)],
-                      layout=W.Layout(flex='0 0 340px', width='340px'))
-        right = W.VBox([self.notice, self.parsed, self.answer], layout=W.Layout(flex='1 1 320px', min_width='0'))
-        result = W.VBox([self.picture_note, self.picture], layout=W.Layout(width='100%', margin='8px 0'))
-        models = W.VBox([row(self.model, self.quant, self.load_btn, self.model_out), row(self.cmp_model, self.cmp_quant, self.cmp_url, self.cmp_btn),
-                         self.cmp_picture, self.cmp_table])
-        top = row(left, right); top.layout.align_items = 'flex-start'
-        for w, name in ((left, 'controls'), (top, 'top'), (result, 'result')): w.add_class(f'qwen-dash-{name}')
-        return W.VBox([top, result, row(self.history, self.export_btn, self.export_out), models],
-                      layout=W.Layout(width='100%', max_width='100%')).add_class('qwen-dashboard')
-    def _ipython_display_(self):
-        from IPython.display import display
-        display(self.show())
+# %% ../nbs/52_dashboard.ipynb #56373201
+@patch
+def show(self:Dashboard):
+    "The widget tree."
+    W = self.W
+    row = lambda *ws: W.HBox(list(ws), layout=W.Layout(flex_flow='row wrap', align_items='center'))
+    left = W.VBox([self.progress, self.upload, self.task, self.mode, self.fields_box, self.max_new, self.temp, row(self.run_btn, self.stop_btn)],
+                  layout=W.Layout(flex='0 0 340px', width='340px'))
+    right = W.VBox([self.notice, self.parsed, self.answer], layout=W.Layout(flex='1 1 320px', min_width='0'))
+    result = W.VBox([self.picture_note, self.picture], layout=W.Layout(width='100%', margin='8px 0'))
+    models = W.VBox([row(self.model, self.quant, self.load_btn, self.model_out), row(self.cmp_model, self.cmp_quant, self.cmp_url, self.cmp_btn),
+                     self.cmp_picture, self.cmp_table])
+    top = row(left, right); top.layout.align_items = 'flex-start'
+    for w, name in ((left, 'controls'), (top, 'top'), (result, 'result')): w.add_class(f'qwen-dash-{name}')
+    return W.VBox([top, result, row(self.history, self.export_btn, self.export_out), models],
+                  layout=W.Layout(width='100%', max_width='100%')).add_class('qwen-dashboard')
+
+# %% ../nbs/52_dashboard.ipynb #4e42fa22
+@patch
+def _ipython_display_(self:Dashboard):
+    from IPython.display import display
+    display(self.show())
 
 # %% ../nbs/52_dashboard.ipynb #562f6dd7
 @patch

@@ -141,44 +141,56 @@ class TaskSession:
         self.others: dict = {} # the comparison's second service, by its configuration
         self._lock = threading.Lock()
 
-    def tasks(self) -> list[dict]:
-        "The tasks' descriptions in a reader's order (`describe_tasks`): what a face lays out."
-        return describe_tasks()
+# %% ../nbs/44_session.ipynb #9a384e3c
+@patch
+def tasks(self:TaskSession) -> list[dict]:
+    "The tasks' descriptions in a reader's order (`describe_tasks`): what a face lays out."
+    return describe_tasks()
 
-    def start(self, task:str, uploads:list=(), mode:str|None=None, fields:dict|None=None, options:dict|None=None,
-              prefill:str|None=None, user:UiUser|None=None, key=None) -> TaskRun:
-        "A `TaskRun` of `task` on `uploads` (bytes or paths) to iterate; `cancel(key)` stops it."
-        run = TaskRun(self, task, uploads, mode, fields, options, prefill, user)
-        with self._lock: self.running[key] = run
-        return run
+# %% ../nbs/44_session.ipynb #a5a31072
+@patch
+def start(self:TaskSession, task:str, uploads:list=(), mode:str|None=None, fields:dict|None=None, options:dict|None=None,
+          prefill:str|None=None, user:UiUser|None=None, key=None) -> TaskRun:
+    "A `TaskRun` of `task` on `uploads` (bytes or paths) to iterate; `cancel(key)` stops it."
+    run = TaskRun(self, task, uploads, mode, fields, options, prefill, user)
+    with self._lock: self.running[key] = run
+    return run
 
-    def run(self, *args, on_text=None, **kwargs) -> TaskRun:
-        "`start` a run and read it to its end; `on_text(text)` gets the answer as it grows."
-        run = self.start(*args, **kwargs)
-        for text in run:
-            if on_text: on_text(text)
-        return run
+# %% ../nbs/44_session.ipynb #dd498d44
+@patch
+def run(self:TaskSession, *args, on_text=None, **kwargs) -> TaskRun:
+    "`start` a run and read it to its end; `on_text(text)` gets the answer as it grows."
+    run = self.start(*args, **kwargs)
+    for text in run:
+        if on_text: on_text(text)
+    return run
 
-    def cancel(self, key=None) -> bool:
-        "Stop the run started under `key` at its next token; whether one was running."
-        with self._lock: run = self.running.get(key)
-        if run is not None: run.cancel()
-        return run is not None
+# %% ../nbs/44_session.ipynb #ff573921
+@patch
+def cancel(self:TaskSession, key=None) -> bool:
+    "Stop the run started under `key` at its next token; whether one was running."
+    with self._lock: run = self.running.get(key)
+    if run is not None: run.cancel()
+    return run is not None
 
-    @contextmanager
-    def holding(self, key, stoppable):
-        "Keep `stoppable` (anything with `cancel()`, e.g. a chat's stream) under `key` while the block runs, so that `cancel(key)` stops it."
-        with self._lock: self.running[key] = stoppable
-        try: yield stoppable
-        finally:
-            with self._lock:
-                if self.running.get(key) is stoppable: del self.running[key]
-
-    def _done(self, run:TaskRun):
-        "Forget a run that ended; keep it in `history` if finished and wanted."
+# %% ../nbs/44_session.ipynb #bee67c4d
+@patch
+@contextmanager
+def holding(self:TaskSession, key, stoppable):
+    "Keep `stoppable` (anything with `cancel()`, e.g. a chat's stream) under `key` while the block runs, so that `cancel(key)` stops it."
+    with self._lock: self.running[key] = stoppable
+    try: yield stoppable
+    finally:
         with self._lock:
-            for k in [k for k, r in self.running.items() if r is run]: del self.running[k]
-            if self.keep and run.result is not None: self.history = (self.history + [run])[-self.keep:]
+            if self.running.get(key) is stoppable: del self.running[key]
+
+# %% ../nbs/44_session.ipynb #0297a5ea
+@patch
+def _done(self:TaskSession, run:TaskRun):
+    "Forget a run that ended; keep it in `history` if finished and wanted."
+    with self._lock:
+        for k in [k for k, r in self.running.items() if r is run]: del self.running[k]
+        if self.keep and run.result is not None: self.history = (self.history + [run])[-self.keep:]
 
 # %% ../nbs/44_session.ipynb #cbdb702d
 log = logging.getLogger('qwen_vl.session')

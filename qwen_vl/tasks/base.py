@@ -30,6 +30,7 @@ class TaskType(str, Enum):
     COMPUTER_USE = 'computer_use'
     MOBILE_USE = 'mobile_use'
 
+# %% ../../nbs/23_tasks_base.ipynb #4a3e1f8b
 def jsonable(o):
     "`o` with dataclasses, tuples and enums turned into JSON-ready dicts, lists and strings."
     if dataclasses.is_dataclass(o) and not isinstance(o, type): o = {f.name: getattr(o, f.name) for f in dataclasses.fields(o)}
@@ -82,6 +83,7 @@ def to_original(items:list, visuals:list[VisualInfo], warnings:list[str]) -> lis
 FIELD_TYPES = {'str': 'text', 'list': 'a list of text (comma-separated)', 'steps': 'steps, one per line (a sentence or a JSON object)',
                'float': 'a number', 'int': 'a whole number', 'bool': 'yes or no'}
 
+# %% ../../nbs/23_tasks_base.ipynb #aebac01e
 @dataclass
 class TaskField:
     "One input of a task besides its media: its type, default, how a form labels and explains it, what is allowed, the modes that use it."
@@ -111,6 +113,7 @@ def _steps(v) -> list:
     if not all(isinstance(s, (str, dict)) for s in steps): raise ValueError
     return steps
 
+# %% ../../nbs/23_tasks_base.ipynb #60684c26
 def _typed(f:TaskField, v):
     "`v` as the type of `f`, within its bounds; ValueError if it is none."
     if f.type in ('float', 'int'):
@@ -132,12 +135,14 @@ def _typed(f:TaskField, v):
     if not isinstance(v, (str, int, float)) or isinstance(v, bool): raise ValueError
     return str(v).strip()
 
+# %% ../../nbs/23_tasks_base.ipynb #a3ca43da
 def _allowed(f:TaskField) -> str:
     "What `f` takes, in words."
     if f.choices is not None: return 'one of ' + ', '.join(map(str, f.choices))
     lo, hi = (f'{f.min:g}' if f.min is not None else None), (f'{f.max:g}' if f.max is not None else None)
     return FIELD_TYPES[f.type] + (f' from {lo} to {hi}' if lo and hi else f' of at least {lo}' if lo else f' of at most {hi}' if hi else '')
 
+# %% ../../nbs/23_tasks_base.ipynb #b1dafbf5
 @patch
 def read(self:TaskField, value):
     "`value` — typed in a form or on a command line, or already typed — as this field's value; None when empty; `InputError` saying what it takes."
@@ -164,69 +169,90 @@ class BaseTaskHandler:
     finds: dict[str, list[str]] = {} # mode ('*': every mode) -> the lists in `data` holding what it finds
     order: int = 100 # its place among the tasks, in a reader's order
 
-    @property
-    def name(self) -> str: return self.task.value if isinstance(self.task, Enum) else str(self.task)
+# %% ../../nbs/23_tasks_base.ipynb #b53d28e4
+@patch(as_prop=True)
+def name(self:BaseTaskHandler) -> str: return self.task.value if isinstance(self.task, Enum) else str(self.task)
 
-    def check_mode(self, mode:str|None) -> str:
-        "`mode`, or the default; `InputError` listing the modes if unknown."
-        mode = mode or self.default_mode
-        if mode not in self.modes: raise InputError(f"task {self.name!r} has no mode {mode!r}; modes: {', '.join(self.modes)}")
-        return mode
+# %% ../../nbs/23_tasks_base.ipynb #f34c6e0c
+@patch
+def check_mode(self:BaseTaskHandler, mode:str|None) -> str:
+    "`mode`, or the default; `InputError` listing the modes if unknown."
+    mode = mode or self.default_mode
+    if mode not in self.modes: raise InputError(f"task {self.name!r} has no mode {mode!r}; modes: {', '.join(self.modes)}")
+    return mode
 
-    def fields(self, mode:str|None=None) -> list[str]:
-        "The template fields a mode's prompt takes."
-        return [f for _, f, _, _ in string.Formatter().parse(self.modes[self.check_mode(mode)]) if f]
+# %% ../../nbs/23_tasks_base.ipynb #0d8f5740
+@patch
+def fields(self:BaseTaskHandler, mode:str|None=None) -> list[str]:
+    "The template fields a mode's prompt takes."
+    return [f for _, f, _, _ in string.Formatter().parse(self.modes[self.check_mode(mode)]) if f]
 
-    def input_fields(self) -> list[TaskField]:
-        "The task's `inputs`; for a task that declares none, a text field for each field its prompts take."
-        if self.inputs is not None: return list(self.inputs)
-        names = dict.fromkeys(f for m in self.modes for f in self.fields(m))
-        return [TaskField(n, default=self.defaults.get(n), modes=[m for m in self.modes if n in self.fields(m)]) for n in names]
+# %% ../../nbs/23_tasks_base.ipynb #5304af41
+@patch
+def input_fields(self:BaseTaskHandler) -> list[TaskField]:
+    "The task's `inputs`; for a task that declares none, a text field for each field its prompts take."
+    if self.inputs is not None: return list(self.inputs)
+    names = dict.fromkeys(f for m in self.modes for f in self.fields(m))
+    return [TaskField(n, default=self.defaults.get(n), modes=[m for m in self.modes if n in self.fields(m)]) for n in names]
 
-    def prompt(self, mode:str|None=None, **fields) -> str:
-        "The prompt of `mode` with its fields filled in."
-        mode = self.check_mode(mode)
-        vals = {**self.defaults, **{f.name: f.default for f in self.input_fields() if f.default is not None},
-                **{k: v for k, v in fields.items() if v is not None}}
-        missing = [f for f in self.fields(mode) if f not in vals]
-        if missing: raise InputError(f"task {self.name!r} mode {mode!r} needs {', '.join(missing)}")
-        return self.modes[mode].format(**vals)
+# %% ../../nbs/23_tasks_base.ipynb #e4a53ec8
+@patch
+def prompt(self:BaseTaskHandler, mode:str|None=None, **fields) -> str:
+    "The prompt of `mode` with its fields filled in."
+    mode = self.check_mode(mode)
+    vals = {**self.defaults, **{f.name: f.default for f in self.input_fields() if f.default is not None},
+            **{k: v for k, v in fields.items() if v is not None}}
+    missing = [f for f in self.fields(mode) if f not in vals]
+    if missing: raise InputError(f"task {self.name!r} mode {mode!r} needs {', '.join(missing)}")
+    return self.modes[mode].format(**vals)
 
-    def build_messages(self, images:list=(), videos:list=(), mode:str|None=None, prompt:str|None=None,
-                       system:str|None=None, **fields) -> list[dict]:
-        "Cookbook-format messages for this task: the mode's prompt (or `prompt`) after the images/videos."
-        mode = self.check_mode(mode)
-        return chat_messages(prompt or self.prompt(mode, **fields), images=list(images), videos=list(videos),
-                             system=system or self.system_prompts.get(mode))
+# %% ../../nbs/23_tasks_base.ipynb #29bf055a
+@patch
+def build_messages(self:BaseTaskHandler, images:list=(), videos:list=(), mode:str|None=None, prompt:str|None=None,
+                   system:str|None=None, **fields) -> list[dict]:
+    "Cookbook-format messages for this task: the mode's prompt (or `prompt`) after the images/videos."
+    mode = self.check_mode(mode)
+    return chat_messages(prompt or self.prompt(mode, **fields), images=list(images), videos=list(videos),
+                         system=system or self.system_prompts.get(mode))
 
-    def messages_for(self, images=(), videos=(), mode=None, prompt=None, system=None, prefill:str|None=None, **fields) -> list[dict]:
-        "`build_messages`, then the `prefill` the answer should start with (if any) as a partial assistant turn."
-        msgs = self.build_messages(images, videos, mode, prompt, system, **fields)
-        return msgs + [{'role': 'assistant', 'content': prefill}] if prefill else msgs
+# %% ../../nbs/23_tasks_base.ipynb #e3b71825
+@patch
+def messages_for(self:BaseTaskHandler, images=(), videos=(), mode=None, prompt=None, system=None, prefill:str|None=None, **fields) -> list[dict]:
+    "`build_messages`, then the `prefill` the answer should start with (if any) as a partial assistant turn."
+    msgs = self.build_messages(images, videos, mode, prompt, system, **fields)
+    return msgs + [{'role': 'assistant', 'content': prefill}] if prefill else msgs
 
-    def engine_fields(self, settings) -> dict:
-        "Fields this task takes from the engine's settings (the agents need the pixel range); none by default."
-        return {}
+# %% ../../nbs/23_tasks_base.ipynb #66b2ab60
+@patch
+def engine_fields(self:BaseTaskHandler, settings) -> dict:
+    "Fields this task takes from the engine's settings (the agents need the pixel range); none by default."
+    return {}
 
-    def parse(self, text:str, visuals:list[VisualInfo]=(), mode:str|None=None) -> TaskResult:
-        "Read an answer into a `TaskResult` (subclasses parse; the base keeps the text)."
-        return TaskResult(self.name, mode or self.default_mode, text, {'text': text}, [], list(visuals))
+# %% ../../nbs/23_tasks_base.ipynb #b0bf1b15
+@patch
+def parse(self:BaseTaskHandler, text:str, visuals:list[VisualInfo]=(), mode:str|None=None) -> TaskResult:
+    "Read an answer into a `TaskResult` (subclasses parse; the base keeps the text)."
+    return TaskResult(self.name, mode or self.default_mode, text, {'text': text}, [], list(visuals))
 
-    def visualize(self, result:TaskResult, image=None):
-        "A picture of `result` (a PIL image or matplotlib figure), or None when the task has nothing to draw."
-        return None
+# %% ../../nbs/23_tasks_base.ipynb #702d9c52
+@patch
+def visualize(self:BaseTaskHandler, result:TaskResult, image=None):
+    "A picture of `result` (a PIL image or matplotlib figure), or None when the task has nothing to draw."
+    return None
 
-    def run(self, engine, images:list=(), videos:list=(), mode:str|None=None, prompt:str|None=None,
-            system:str|None=None, options:dict|None=None, prefill:str|None=None, **fields) -> TaskResult:
-        "Build the messages, generate with `engine`, and parse the answer (which starts with `prefill`, if given)."
-        mode, fields = self.check_mode(mode), {**self.engine_fields(engine.settings), **fields}
-        res = engine.generate(self.messages_for(images, videos, mode, prompt, system, prefill, **fields), options)
-        with span('qwen_vl.parse', task=self.name, mode=mode) as sp:
-            out = self.parse(res.text, res.visuals, mode)
-            sp.set_attribute('items', next((len(v) for v in out.data.values() if isinstance(v, list)), 0))
-            sp.set_attribute('warnings', len(out.warnings))
-        out.inference = {k: v for k, v in res.to_dict().items() if k not in ('text', 'visuals')}
-        return out
+# %% ../../nbs/23_tasks_base.ipynb #76c3ed0a
+@patch
+def run(self:BaseTaskHandler, engine, images:list=(), videos:list=(), mode:str|None=None, prompt:str|None=None,
+        system:str|None=None, options:dict|None=None, prefill:str|None=None, **fields) -> TaskResult:
+    "Build the messages, generate with `engine`, and parse the answer (which starts with `prefill`, if given)."
+    mode, fields = self.check_mode(mode), {**self.engine_fields(engine.settings), **fields}
+    res = engine.generate(self.messages_for(images, videos, mode, prompt, system, prefill, **fields), options)
+    with span('qwen_vl.parse', task=self.name, mode=mode) as sp:
+        out = self.parse(res.text, res.visuals, mode)
+        sp.set_attribute('items', next((len(v) for v in out.data.values() if isinstance(v, list)), 0))
+        sp.set_attribute('warnings', len(out.warnings))
+    out.inference = {k: v for k, v in res.to_dict().items() if k not in ('text', 'visuals')}
+    return out
 
 # %% ../../nbs/23_tasks_base.ipynb #5b6fa662
 MEDIA_LABELS = {'image': 'Image', 'images': 'Images', 'video': 'Video'}
@@ -251,6 +277,7 @@ def read_fields(self:BaseTaskHandler, values:dict) -> dict:
 # %% ../../nbs/23_tasks_base.ipynb #8d922d13
 MEDIA_WORDS = {'image': 'one image', 'images': 'one or more images', 'video': 'one video'}
 
+# %% ../../nbs/23_tasks_base.ipynb #78de01a4
 @patch
 def check_media(self:BaseTaskHandler, images:int, videos:int):
     "Raise `InputError` unless `images` and `videos` (how many) are what the task reads (`media`)."
@@ -259,6 +286,7 @@ def check_media(self:BaseTaskHandler, images:int, videos:int):
     got = ' and '.join(f"{k} {w}{'s' if k > 1 else ''}" for k, w in ((images, 'image'), (videos, 'video')) if k) or 'none'
     raise InputError(f'the {self.title or self.name} task reads {MEDIA_WORDS[self.media]}; got {got}' + ('' if n or other else ': upload it first'))
 
+# %% ../../nbs/23_tasks_base.ipynb #95cf0ed7
 @patch
 def found(self:BaseTaskHandler, result:TaskResult) -> int|None:
     "How many things `result` found (in the lists `finds` names for its mode); None when its mode finds no things."
@@ -269,12 +297,16 @@ def found(self:BaseTaskHandler, result:TaskResult) -> int|None:
 REGISTRY: dict[str, type[BaseTaskHandler]] = {}
 BUILTIN = ['ocr', 'document', 'recognition', 'spatial', 'video', 'computer_use', 'mobile_use']
 
+# %% ../../nbs/23_tasks_base.ipynb #43fc7031
 def register_task(cls:type[BaseTaskHandler]) -> type[BaseTaskHandler]:
     "Class decorator: make `cls` findable by its task name."
     REGISTRY[cls().name] = cls
     return cls
 
+# %% ../../nbs/23_tasks_base.ipynb #6513341f
 _loaded = [False]
+
+# %% ../../nbs/23_tasks_base.ipynb #0ac88ad9
 def _load_all():
     if _loaded[0]: return
     _loaded[0] = True
@@ -284,6 +316,7 @@ def _load_all():
             if e.name != f'qwen_vl.tasks.{m}': raise
     for ep in entry_points(group='qwen_vl.tasks'): register_task(ep.load())
 
+# %% ../../nbs/23_tasks_base.ipynb #64f17ab6
 def get_task(name:str) -> BaseTaskHandler:
     "The handler of task `name`; `InputError` listing the tasks if unknown."
     _load_all()
@@ -291,11 +324,13 @@ def get_task(name:str) -> BaseTaskHandler:
     if key not in REGISTRY: raise InputError(f"unknown task {name!r}; tasks: {', '.join(sorted(REGISTRY))}")
     return REGISTRY[key]()
 
+# %% ../../nbs/23_tasks_base.ipynb #00cf9322
 def list_tasks() -> dict[str, list[str]]:
     "Every registered task with its modes."
     _load_all()
     return {k: list(v.modes) for k, v in sorted(REGISTRY.items())}
 
+# %% ../../nbs/23_tasks_base.ipynb #94e45920
 def describe_tasks() -> list[dict]:
     "Every registered task's `describe()`, in a reader's order (`order`, then name): what the faces are built from."
     _load_all()
