@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 from PIL import Image, ImageDraw, ImageFont
-from .config import Settings, load_settings, model_choice
+from .config import Settings, changed, model_choice
 from .inputs import InputError, load_image
 from .service import InferenceService, ServiceError
 from .tasks.base import get_task
@@ -54,7 +54,7 @@ def side_service(base:Settings, # the current settings
     if quantization: over['quantization'] = quantization
     if remote_url: over |= remote_side(base, remote_url) | ({'remote_model': remote_model} if remote_model else {})
     else: over['backend'] = 'local'
-    return InferenceService(load_settings(env={}, **{**base.model_dump(), **over})).start(background=False)
+    return InferenceService(changed(base, **over)).start(background=False)
 
 def cached_side(cache:dict, base:Settings, model:str|None=None, quantization:str|None=None, remote_url:str|None=None) -> InferenceService:
     "The side service for this configuration from `cache` (one kept at a time: a new configuration replaces it)."
