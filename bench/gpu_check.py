@@ -55,7 +55,7 @@ def tiny_identity(device):
     stop = s.result.text[10:14]
     a, b = hf.generate(image, max_new_tokens=48, stop=[stop]), fast.generate(image, max_new_tokens=48, stop=[stop])
     out.append(check('tiny stop string', a.text == b.text and b.finish_reason == 'stop'))
-    fd, joined = fast._fast, {}
+    fd, joined = fast.fast, {}
     solo_long, solo_short = (fast.generate(c, max_new_tokens=n, min_new_tokens=n).token_ids for c, n in ((image, 1500), (story, 20)))
     fd.stats['most_active'] = 0
     t = threading.Thread(target=lambda: joined.update(long=fast.generate(image, max_new_tokens=1500, min_new_tokens=1500)))
