@@ -39,3 +39,9 @@ def wait_until(cond, seconds:float, step:float=0.05):
     while not cond():
         assert time.time() - t0 < seconds, f'still not true after {seconds} s'
         time.sleep(step)
+
+def upload(tab, name:str, *files, seconds:float=30):
+    "Upload `files` to task tab `name` of the app and wait until the app has read them (its preview note gives their size)."
+    from playwright.sync_api import expect
+    tab.locator(f'#{name}-upload input[type=file]').set_input_files([str(f) for f in files])
+    expect(tab.locator(f'#{name}-preview-note')).to_contain_text('pixels', timeout=seconds*1000)

@@ -5,7 +5,7 @@ import re, time
 from contextlib import contextmanager
 from pathlib import Path
 import pytest
-from conftest import serve_tiny
+from conftest import serve_tiny, upload
 
 ROOT = Path(__file__).resolve().parent.parent
 ASSETS = ROOT/'reference/qwen25vl-cookbooks/assets'
@@ -61,7 +61,7 @@ def test_stop_ends_a_task_run(server):
     with app_page(url, 'app-task-stopped.png', max_new_tokens=4000) as page:
         page.get_by_role('tab', name='Recognition').click()
         tab = page.locator('#tab-recognition')
-        tab.locator('#recognition-upload input[type=file]').set_input_files(str(CAKES))
+        upload(tab, 'recognition', CAKES)
         expect(tab.locator('#recognition-preview img').first).to_be_visible(timeout=30_000)
         tab.locator('#recognition-run').click()
         answer = tab.locator('#recognition-answer textarea')
@@ -96,7 +96,7 @@ def test_nothing_found_is_said(server):
     with app_page(server[0], 'app-nothing-found.png') as page:
         page.get_by_role('tab', name='Grounding').click()
         tab = page.locator('#tab-spatial')
-        tab.locator('#spatial-upload input[type=file]').set_input_files(str(CAKES))
+        upload(tab, 'spatial', CAKES)
         tab.locator('#spatial-target textarea, #spatial-target input').first.fill('cake')
         tab.locator('#spatial-run').click()
         notice = tab.locator('#spatial-notice')
@@ -127,7 +127,7 @@ def test_exports_are_named_in_full(server):
     with app_page(server[0], 'app-exports.png') as page:
         page.get_by_role('tab', name='OCR').click()
         tab = page.locator('#tab-ocr')
-        tab.locator('#ocr-upload input[type=file]').set_input_files(str(ASSETS/'ocr/ocr_example3.jpg'))
+        upload(tab, 'ocr', ASSETS/'ocr/ocr_example3.jpg')
         tab.locator('#ocr-run').click()
         expect(tab.locator('#ocr-parsed')).to_contain_text('lines', timeout=60_000)
         tab.get_by_role('button', name='Export JSON / PNG / PDF').click()

@@ -3,7 +3,7 @@ from contextlib import contextmanager
 from pathlib import Path
 import re
 import httpx, pytest
-from conftest import serve_tiny
+from conftest import serve_tiny, upload
 
 ROOT = Path(__file__).resolve().parent.parent
 CAKES = ROOT/'reference/qwen25vl-cookbooks/assets/spatial_understanding/cakes.png'
@@ -37,9 +37,10 @@ def app_tab(url:str, name:str, tab_id:str, shot:str, key:str|None=None):
             page.get_by_role('button', name='Login').click()
         expect(page.locator('#status')).to_contain_text('ready', timeout=60_000)
         page.get_by_role('tab', name=name).click()
-        yield page.locator(tab_id)
-        page.screenshot(path=str(SHOTS/shot), full_page=True)
-        b.close()
+        try: yield page.locator(tab_id)
+        finally:  # kept on a failure too: it shows what the test saw
+            page.screenshot(path=str(SHOTS/shot), full_page=True)
+            b.close()
     assert (SHOTS/shot).stat().st_size > 20_000
 
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason='Debian chromium is not installed')
@@ -55,7 +56,7 @@ def run_grounding(tab, prefill:str='```json\n[{"bbox_2d": [518, 259, 1036, 777],
     "Upload the cakes, ask for a cake with `prefill`, press Run (again: a new prefill only)."
     box = tab.locator('#spatial-prefill textarea')
     if not box.is_visible():
-        tab.locator('input[type=file]').first.set_input_files(str(CAKES))
+        upload(tab, 'spatial', CAKES)
         tab.locator('#spatial-target textarea, #spatial-target input').first.fill('cake')
         tab.get_by_text('Answer starts with (prefill)').click()
     box.fill(prefill)
@@ -67,6 +68,7 @@ def test_browser_compares_two_configurations(server):
     from playwright.sync_api import expect
     with app_tab(server[0], 'Compare', '#tab-compare', 'app-compare.png') as tab:
         tab.locator('input[type=file]').first.set_input_files(str(CAKES))
+        expect(tab.locator('#compare-note')).to_contain_text('pixels', timeout=30_000)  # the upload has been read
         tab.get_by_label('Answer starts with (prefill)').fill('```json\n[{"bbox_2d": [518, 259, 1036, 777], "label": "cake"}]\n```')
         tab.get_by_label('4bit').check()
         tab.locator('#compare-run').click()
@@ -110,7 +112,7 @@ def test_export_of_a_long_key_value_result(server):
     from playwright.sync_api import expect
     fields = {'company': 'UNIHAKKA INTERNATIONAL SDN BHD ' * 100, 'address': '12, Jalan Tampoi 7/4, ' + 'Johor Bahru ' * 300, 'total': 'RM8.75'}
     with app_tab(server[0], 'OCR', '#tab-ocr', 'app-export-key-value.png') as tab:
-        tab.locator('#ocr-upload input[type=file]').set_input_files(str(ROOT/'reference/qwen25vl-cookbooks/assets/ocr/ocr_example3.jpg'))
+        upload(tab, 'ocr', ROOT/'reference/qwen25vl-cookbooks/assets/ocr/ocr_example3.jpg')
         tab.get_by_label('Mode').click(); tab.page.get_by_role('option', name='key_value').click()
         tab.locator('#ocr-keys textarea, #ocr-keys input').first.fill('company, address, total')
         tab.get_by_text('Answer starts with (prefill)').click()
