@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from .config import Settings, load_settings
+from .grid import FACTOR
 from .generation import MAX_SEED, GenerationOptions, generation_options, prefill
 from .errors import BodyRefused, MediaError, ModelNotFound, RateLimited, RequestError, ServiceError
 from .inputs import VIDEO_SAMPLING
@@ -117,7 +118,7 @@ def token_estimate(settings:Settings, # the pixel and answer limits
                    images:int=0, videos:int=0, # how many of each the request holds
                    max_new_tokens:int|None=None) -> int: # the answer's limit (default: `settings.max_new_tokens`)
     "An upper estimate of a request's tokens, before its media are decoded."
-    s, patch = settings, 28 * 28
+    s, patch = settings, FACTOR**2
     frames = s.max_video_frames // 2 * (s.video_max_pixels // patch)  # all of a request's videos share max_video_frames
     video = min(frames, videos * (s.video_total_pixels // patch if s.video_total_pixels else frames))
     template = 32  # the chat template's own tokens and the default system prompt

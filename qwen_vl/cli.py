@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse, json, sys, threading, time
 from pathlib import Path
 from .errors import InputError, ServiceError
+from .grid import MAX_PIXELS, MIN_PIXELS
 
 # %% auto #0
 __all__ = ['cmd_doctor', 'cmd_make_tiny', 'cmd_run', 'cmd_parse', 'cmd_tasks', 'cmd_serve', 'cmd_bench', 'cmd_hash_key',
@@ -236,7 +237,7 @@ def _add_parse(sub):
     q.add_argument('--image', help='the original image (gives its size, and the picture for --draw)')
     q.add_argument('--image-size', metavar='WxH', help='original image size, without --image')
     q.add_argument('--input-size', metavar='WxH', help='size the model saw (default: smart_resize of the original)')
-    q.add_argument('--min-pixels', type=int, default=4*28*28); q.add_argument('--max-pixels', type=int, default=16384*28*28)
+    q.add_argument('--min-pixels', type=int, default=MIN_PIXELS); q.add_argument('--max-pixels', type=int, default=MAX_PIXELS)
     q.add_argument('--file', help='read the answer from this file instead of stdin')
     q.add_argument('--draw', metavar='OUT.png', help='save the picture of the result')
     q.set_defaults(func=cmd_parse)

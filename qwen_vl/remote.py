@@ -10,7 +10,8 @@ import io, json, logging, queue, threading, time
 import httpx
 from fastcore.basics import patch
 from PIL import Image
-from .config import MAX_PIXELS, MIN_PIXELS, Settings
+from .config import Settings
+from .grid import MAX_PIXELS, MIN_PIXELS
 from .errors import InputError, RemoteFailed, RemoteUnavailable, ServiceError
 from .generation import Engine, GenerationOptions, InferenceResult, generation_options, prefill, timings
 from .inputs import VisualInfo, model_input_size, prepare_messages

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from fastcore.basics import patch
+from ..grid import FACTOR, MAX_PIXELS, MIN_PIXELS
 from ..inputs import InputError, load_image
 from ..parsers import map_point, parse_tool_calls, read_numbers
 from .base import BaseTaskHandler, TaskField, TaskResult, first_image, image_visual
@@ -91,15 +92,15 @@ def check_agent_fields(
 ):
     "Raise `InputError` unless the pixel range is whole numbers of at least one 28×28 patch, and `history` a list of strings or dicts."
     for name, v in (('min_pixels', min_pixels), ('max_pixels', max_pixels)):
-        if isinstance(v, bool) or not isinstance(v, int) or v < 28 * 28:
-            raise InputError(f'{name} must be a whole number of pixels, at least {28 * 28} (one 28x28 patch); got {v!r}')
+        if isinstance(v, bool) or not isinstance(v, int) or v < FACTOR**2:
+            raise InputError(f'{name} must be a whole number of pixels, at least {FACTOR**2} (one {FACTOR}x{FACTOR} patch); got {v!r}')
     if min_pixels > max_pixels: raise InputError(f'min_pixels ({min_pixels:,}) must not be larger than max_pixels ({max_pixels:,})')
     if not isinstance(history, (list, tuple)) or not all(isinstance(h, (str, dict)) for h in history):
         raise InputError('history must be a list of earlier steps, each a string or a tool call (a JSON object)')
 
 @patch
 def build_messages(self:AgentTask, images=(), videos=(), mode=None, prompt=None, system=None, query:str='',
-                   history:list=(), min_pixels:int=4*28*28, max_pixels:int=16384*28*28, **fields):
+                   history:list=(), min_pixels:int=MIN_PIXELS, max_pixels:int=MAX_PIXELS, **fields):
     "System prompt with the tool at the screenshot's model resolution; user turn with query, history and screenshot."
     if len(images) != 1: raise InputError(f'the {self.name} task needs exactly one screenshot, got {len(images)}')
     if not query and not prompt: raise InputError(f'the {self.name} task needs a query (what the user wants done)')

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from fastcore.basics import patch
 from importlib.metadata import entry_points
+from ..grid import MAX_PIXELS, MIN_PIXELS
 from ..inputs import InputError, VisualInfo, chat_messages, model_input_size
 from ..tracing import span
 
@@ -58,8 +59,8 @@ class TaskResult:
 def image_visual(
     original_size:tuple, # (width, height) of the original image
     input_size:tuple|None=None, # (width, height) the model saw, if known
-    min_pixels:int=4*28*28, # pixel range the run used (processor defaults)
-    max_pixels:int=16384*28*28,
+    min_pixels:int=MIN_PIXELS, # pixel range the run used (the defaults unless set)
+    max_pixels:int=MAX_PIXELS,
 ) -> VisualInfo:
     "A `VisualInfo` for an image, computing the model-input size when not given."
     if input_size is None: input_size = model_input_size(tuple(original_size), min_pixels, max_pixels)
