@@ -33,7 +33,11 @@ def _parts(content) -> list:
             f = p.get('file', p); out.append(('file', f.get('path') if isinstance(f, dict) else f))
     return out
 
-def media_item(path:str, settings, files:RequestFiles) -> dict:
+# %% ../nbs/51_app.ipynb #69e25499
+def media_item(path:str, # an uploaded file, image or video
+               settings, # the service's settings: the limits the file is checked against
+               files:RequestFiles, # the request's folder, which keeps a video until the request ends
+              ) -> dict: # an `image` or `video` content item
     "An engine content item for an uploaded file, decided by its content; a video passes the API's checks (container, size, length)."
     data = Path(path).read_bytes()
     try: return {'type': 'image', 'image': open_image_bytes(data, settings, files)}  # counted in the request's decode budget
@@ -44,7 +48,12 @@ def media_item(path:str, settings, files:RequestFiles) -> dict:
         if e.status == 413: raise
         raise MediaError(f'{Path(path).name} is neither an image nor a video we can read') from None
 
-def history_to_messages(history:list, system:str|None, settings, files:RequestFiles) -> list[dict]:
+# %% ../nbs/51_app.ipynb #195ba9f0
+def history_to_messages(history:list, # Gradio's chat history: `{'role', 'content'}` turns, an upload as `{'path': ...}`
+                        system:str|None, # the system prompt; None: the model's default
+                        settings, # the service's settings: the limits uploads are checked against
+                        files:RequestFiles, # the request's folder, which keeps uploaded videos until it ends
+                       ) -> list[dict]: # the engine's messages, in the cookbooks' format
     "Gradio chat history → cookbook messages; uploaded videos are checked into the request folder `files`."
     msgs = [{'role': 'system', 'content': system}] if system else []
     for m in history:
@@ -54,17 +63,32 @@ def history_to_messages(history:list, system:str|None, settings, files:RequestFi
     return msgs
 
 # %% ../nbs/51_app.ipynb #955ddc7d
-def chat_stream(service:InferenceService, message:dict|str, history:list, system:str='', max_new_tokens:int=512,
-                temperature:float=0.0, top_p:float=1.0, user:UiUser|None=None, # who asks (`UiAccess.user`); None: a direct call
-                session:TaskSession|None=None, key=None): # where Stop finds the answer (`TaskSession.holding`)
+def chat_stream(service:InferenceService, # the service that answers
+                message:dict|str, # the chat box's value (`{'text', 'files'}`) or plain text
+                history:list, # the conversation so far, in Gradio's messages format
+                system:str='', # a custom system prompt; '': the model's default
+                max_new_tokens:int=512, # most tokens the answer may have
+                temperature:float=0.0, # sampling temperature; 0: greedy
+                top_p:float=1.0, # nucleus sampling's probability mass
+                user:UiUser|None=None, # who asks (`UiAccess.user`); None: a direct call
+                session:TaskSession|None=None, # where Stop finds the answer (`TaskSession.holding`); None: no Stop
+                key=None): # the answer's key in `session` (one per browser's chat)
     "Yield the chat history as the answer streams in."
     message = {'text': message} if isinstance(message, str) else (message or {})
     history = list(history or []) + [{'role': 'user', 'content': {'path': f}} for f in message.get('files') or []]
     if message.get('text'): history.append({'role': 'user', 'content': message['text']})
     yield from answer_stream(service, history, system, max_new_tokens, temperature, top_p, user, session, key)
 
-def answer_stream(service:InferenceService, history:list, system:str='', max_new_tokens:int=512, temperature:float=0.0, top_p:float=1.0,
-                  user:UiUser|None=None, session:TaskSession|None=None, key=None):
+# %% ../nbs/51_app.ipynb #bfbadc66
+def answer_stream(service:InferenceService, # the service that answers
+                  history:list, # the conversation to answer, in Gradio's messages format, ending with the user's turn
+                  system:str='', # a custom system prompt; '': the model's default
+                  max_new_tokens:int=512, # most tokens the answer may have
+                  temperature:float=0.0, # sampling temperature; 0: greedy
+                  top_p:float=1.0, # nucleus sampling's probability mass
+                  user:UiUser|None=None, # who asks (`UiAccess.user`); None: a direct call
+                  session:TaskSession|None=None, # where Stop finds the answer (`TaskSession.holding`); None: no Stop
+                  key=None): # the answer's key in `session` (one per browser's chat)
     "Yield `history` with a new assistant turn growing as the answer to it streams in (used by send and regenerate)."
     history = list(history) + [{'role': 'assistant', 'content': ''}]
     yield history
@@ -108,6 +132,7 @@ def _status_md(service) -> str:
     return (f"**Model:** `{st['model']}` on {st['engine']['device']} ({st['engine']['dtype']}, {st['engine']['quantization']}) — ready"
             + (f"; loading `{st['switching']}`" if st['switching'] else ' — ⚠️ the last model switch failed (see Settings)' if st['switch_error'] else ''))
 
+# %% ../nbs/51_app.ipynb #c033ea67
 def switch_note(service) -> str:
     "The settings panel's line on model switching: what is loading, or why the last switch failed, or what serves."
     st = service.status()
@@ -116,9 +141,15 @@ def switch_note(service) -> str:
     return f"serving `{st['model']}` ({service.settings.quantization})" if st['ready'] else ''
 
 # %% ../nbs/51_app.ipynb #743334eb
-def apply_settings(service:InferenceService, model:str, quantization:str, min_pixels=None, max_pixels=None, video_fps=None,
+def apply_settings(service:InferenceService, # the service to switch
+                   model:str, # what to load: `tiny`, `3B`, `7B`, a hub id or a local folder
+                   quantization:str, # `none`, `4bit` or `8bit`
+                   min_pixels=None, # fewest pixels the model sees of an image; None or 0: unchanged
+                   max_pixels=None, # most pixels the model sees of an image; None or 0: unchanged
+                   video_fps=None, # video frames sampled per second; None or 0: unchanged
                    admin_key:str='', # the panel's Admin key box
-                   user:UiUser|None=None) -> str: # who pressed Load (`UiAccess.user`); None: called from Python, allowed
+                   user:UiUser|None=None, # who pressed Load (`UiAccess.user`); None: called from Python, allowed
+                  ) -> str: # the panel's line: `switch_note`, or why nothing changed
     "Switch the service to the settings panel's values (in the background) if `user` may; the panel's line on it (`switch_note`) or why not."
     from qwen_vl.config import ConfigError
     if user is not None and (why := ui_access(user, False).admin_refusal(user, admin_key)): return f'⚠️ {why}; nothing was changed'
@@ -127,8 +158,68 @@ def apply_settings(service:InferenceService, model:str, quantization:str, min_pi
     except (ConfigError, InputError, ServiceError) as e: return f'⚠️ {e}'
     return switch_note(service)
 
-# %% ../nbs/51_app.ipynb #f90b03ce
-def build_app(service:InferenceService, access:UiAccess|None=None): # sign-in, limits and audit (`mount_app` passes the API's)
+# %% ../nbs/51_app.ipynb #918e15cf
+def _settings_panel(gr, service:InferenceService, access:UiAccess) -> dict:
+    "The status line and the Settings accordion: Load (an admin action), generation settings, system prompt; the controls requests read."
+    s = service.settings
+    status = gr.Markdown(_status_md(service), elem_id='status')
+    with gr.Accordion('Settings', open=False):
+        with gr.Row():
+            model = gr.Dropdown(['tiny', '3B', '7B'], value=s.model or s.model_size, allow_custom_value=True, label='Model (tiny, 3B, 7B, hub id or folder)')
+            quant = gr.Radio(['none', '4bit', '8bit'], value=s.quantization, label='Quantization')
+            admin_key = gr.Textbox(type='password', label='Admin key (QWEN_ADMIN_KEYS)', elem_id='admin-key')
+            load = gr.Button('Load model')
+        note = gr.Markdown(switch_note(service), elem_id='switch-status')
+        with gr.Row():
+            max_new = gr.Slider(1, 4096, value=s.max_new_tokens, step=1, label='Max new tokens')
+            temp = gr.Slider(0, 2, value=0, step=0.05, label='Temperature (0 = greedy)')
+            top_p = gr.Slider(0.05, 1, value=1, step=0.05, label='Top-p')
+        with gr.Row():
+            min_px = gr.Number(value=s.min_pixels, precision=0, label='Min pixels per image')
+            max_px = gr.Number(value=s.max_pixels, precision=0, label='Max pixels per image')
+            fps = gr.Slider(0.25, 8, value=s.video_fps, step=0.25, label='Video frames per second')
+        system = gr.Textbox(label='Custom system prompt (chat)', placeholder='You are a helpful assistant.')
+        dark = gr.Button('Light / dark', size='sm')
+    refused = gr.State('')  # why this session's last Load changed nothing: shown until the next one
+    gr.Timer(2).tick(lambda why: (_status_md(service), why or switch_note(service)), refused, [status, note])
+    def _load(request, *v):
+        out = apply_settings(service, *v, user=access.user(request)); return out, out if out.startswith('⚠️') else ''
+    load.click(with_gradio_request(gr, _load), [model, quant, min_px, max_px, fps, admin_key], [note, refused])
+    dark.click(None, js="() => { document.body.classList.toggle('dark'); }")
+    return dict(generation=[max_new, temp, top_p], system=system)
+
+# %% ../nbs/51_app.ipynb #56d1f6de
+def _chat_tab(gr, service:InferenceService, session:TaskSession, access:UiAccess, generation:list, system):
+    "The Chat tab: the multimodal box, the streaming conversation, Stop, Regenerate, Clear and earlier conversations."
+    with gr.Tab('Chat'):
+        convs = gr.State([])
+        chatbot = gr.Chatbot(height=460, label='Conversation')
+        box = gr.MultimodalTextbox(file_types=['image', 'video'], file_count='multiple', placeholder='Ask about images or videos…', label='Message')
+        with gr.Row():
+            stop, regen, clear, new = gr.Button('Stop', elem_id='chat-stop'), gr.Button('Regenerate'), gr.Button('Clear'), gr.Button('New conversation')
+            pick = gr.Dropdown([], label='Earlier conversations', type='index')
+        chat_key = lambda request: (getattr(request, 'session_hash', None), 'chat')  # this browser's chat
+        def _send(msg, hist, sys, n, t, p, request=None):
+            for h in chat_stream(service, msg, hist, sys, n, t, p, access.user(request), session, chat_key(request)): yield h, None
+        box.submit(with_gradio_request(gr, _send), [box, chatbot, system, *generation], [chatbot, box])
+        def _regen(hist, sys, n, t, p, request=None):
+            hist = list(hist or [])
+            while hist and hist[-1]['role'] == 'assistant': hist.pop()
+            if not hist: yield hist; return
+            yield from answer_stream(service, hist, sys, n, t, p, access.user(request), session, chat_key(request))
+        regen.click(with_gradio_request(gr, _regen), [chatbot, system, *generation], chatbot)
+        def _stop_chat(request=None): session.cancel(chat_key(request))
+        stop.click(with_gradio_request(gr, _stop_chat), None, None, queue=False)
+        clear.click(lambda: [], None, chatbot)
+        def _new(hist, saved):
+            saved = saved + [hist] if hist else saved
+            return [], saved, gr.Dropdown(choices=[f'{i + 1}. ' + str(h[0]['content'])[:40] for i, h in enumerate(saved)])
+        new.click(_new, [chatbot, convs], [chatbot, convs, pick])
+        pick.change(lambda i, saved: saved[i] if i is not None and i < len(saved) else [], [pick, convs], chatbot)
+
+# %% ../nbs/51_app.ipynb #7ac3c3d9
+def build_app(service:InferenceService, # the service every tab runs on
+              access:UiAccess|None=None): # sign-in, limits and audit (`mount_app` passes the API's)
     "The Gradio Blocks app over `service`."
     import gradio as gr
     s = service.settings
@@ -137,57 +228,10 @@ def build_app(service:InferenceService, access:UiAccess|None=None): # sign-in, l
     session = TaskSession(service, route=access.path, folder=access.files.folder)  # runs, stops, exports and comparisons
     with gr.Blocks(title='qwen_vl', delete_cache=(min(60.0, s.ui_upload_ttl), s.ui_upload_ttl)) as demo:
         gr.Markdown('# qwen_vl\nQwen2.5-VL workbench: chat, OCR, documents, grounding, video and GUI agents.')
-        status = gr.Markdown(_status_md(service), elem_id='status')
-        with gr.Accordion('Settings', open=False):
-            with gr.Row():
-                model = gr.Dropdown(['tiny', '3B', '7B'], value=s.model or s.model_size, allow_custom_value=True, label='Model (tiny, 3B, 7B, hub id or folder)')
-                quant = gr.Radio(['none', '4bit', '8bit'], value=s.quantization, label='Quantization')
-                admin_key = gr.Textbox(type='password', label='Admin key (QWEN_ADMIN_KEYS)', elem_id='admin-key')
-                load = gr.Button('Load model')
-            note = gr.Markdown(switch_note(service), elem_id='switch-status')
-            with gr.Row():
-                max_new = gr.Slider(1, 4096, value=s.max_new_tokens, step=1, label='Max new tokens')
-                temp = gr.Slider(0, 2, value=0, step=0.05, label='Temperature (0 = greedy)')
-                top_p = gr.Slider(0.05, 1, value=1, step=0.05, label='Top-p')
-            with gr.Row():
-                min_px = gr.Number(value=s.min_pixels, precision=0, label='Min pixels per image')
-                max_px = gr.Number(value=s.max_pixels, precision=0, label='Max pixels per image')
-                fps = gr.Slider(0.25, 8, value=s.video_fps, step=0.25, label='Video frames per second')
-            system = gr.Textbox(label='Custom system prompt (chat)', placeholder='You are a helpful assistant.')
-            dark = gr.Button('Light / dark', size='sm')
-        refused = gr.State('')  # why this session's last Load changed nothing: shown until the next one
-        gr.Timer(2).tick(lambda why: (_status_md(service), why or switch_note(service)), refused, [status, note])
-        def _load(request, *v):
-            out = apply_settings(service, *v, user=access.user(request)); return out, out if out.startswith('⚠️') else ''
-        load.click(with_gradio_request(gr, _load), [model, quant, min_px, max_px, fps, admin_key], [note, refused])
-        dark.click(None, js="() => { document.body.classList.toggle('dark'); }")
-        with gr.Tab('Chat'):
-            convs = gr.State([])
-            chatbot = gr.Chatbot(height=460, label='Conversation')
-            box = gr.MultimodalTextbox(file_types=['image', 'video'], file_count='multiple', placeholder='Ask about images or videos…', label='Message')
-            with gr.Row():
-                stop, regen, clear, new = gr.Button('Stop', elem_id='chat-stop'), gr.Button('Regenerate'), gr.Button('Clear'), gr.Button('New conversation')
-                pick = gr.Dropdown([], label='Earlier conversations', type='index')
-            chat_key = lambda request: (getattr(request, 'session_hash', None), 'chat')  # this browser's chat
-            def _send(msg, hist, sys, n, t, p, request=None):
-                for h in chat_stream(service, msg, hist, sys, n, t, p, access.user(request), session, chat_key(request)): yield h, None
-            box.submit(with_gradio_request(gr, _send), [box, chatbot, system, max_new, temp, top_p], [chatbot, box])
-            def _regen(hist, sys, n, t, p, request=None):
-                hist = list(hist or [])
-                while hist and hist[-1]['role'] == 'assistant': hist.pop()
-                if not hist: yield hist; return
-                yield from answer_stream(service, hist, sys, n, t, p, access.user(request), session, chat_key(request))
-            regen.click(with_gradio_request(gr, _regen), [chatbot, system, max_new, temp, top_p], chatbot)
-            def _stop_chat(request=None): session.cancel(chat_key(request))
-            stop.click(with_gradio_request(gr, _stop_chat), None, None, queue=False)
-            clear.click(lambda: [], None, chatbot)
-            def _new(hist, saved):
-                saved = saved + [hist] if hist else saved
-                return [], saved, gr.Dropdown(choices=[f'{i + 1}. ' + str(h[0]['content'])[:40] for i, h in enumerate(saved)])
-            new.click(_new, [chatbot, convs], [chatbot, convs, pick])
-            pick.change(lambda i, saved: saved[i] if i is not None and i < len(saved) else [], [pick, convs], chatbot)
-        for d in session.tasks(): _task_tab(gr, session, d, [max_new, temp, top_p], access)
-        _compare_tab(gr, session, [max_new, temp, top_p], access)
+        panel = _settings_panel(gr, service, access)
+        _chat_tab(gr, service, session, access, panel['generation'], panel['system'])
+        for d in session.tasks(): _task_tab(gr, session, d, panel['generation'], access)
+        _compare_tab(gr, session, panel['generation'], access)
     demo.queue(default_concurrency_limit=s.concurrency or s.decode_slots)
     return check_files(demo)
 
@@ -196,6 +240,7 @@ def shown_for(field:dict, mode:str) -> bool:
     "Whether a tab shows `field` (a `TaskField.to_dict()`) in `mode`: the modes that use it, or all."
     return not field.get('modes') or mode in field['modes']
 
+# %% ../nbs/51_app.ipynb #c8e42f5b
 def _field_input(gr, task:str, f:dict, mode:str):
     "A form box for a task's field, from its description."
     kw = dict(label=f['label'], info=f['help'] or None, elem_id=f"{task}-{f['name']}", visible=shown_for(f, mode))
@@ -203,6 +248,7 @@ def _field_input(gr, task:str, f:dict, mode:str):
     if f['type'] == 'bool': return gr.Checkbox(value=bool(f['default']), **kw)
     return gr.Textbox(lines=3 if f['type'] == 'steps' else 1, placeholder='' if f['default'] is None else str(f['default']), **kw)
 
+# %% ../nbs/51_app.ipynb #28206a0a
 def _media_input(gr, d:dict) -> tuple:
     "A task tab's upload, from its description: a video, or image files (several where it reads several) with their preview and note."
     name, several = d['name'], d['media'] == 'images'
@@ -211,6 +257,7 @@ def _media_input(gr, d:dict) -> tuple:
     preview = (gr.Gallery if several else gr.Image)(label='Preview', interactive=False, height=240, elem_id=f'{name}-preview')
     return up, preview, gr.Markdown(elem_id=f'{name}-preview-note')
 
+# %% ../nbs/51_app.ipynb #20f444c2
 def _uploads(value) -> list[str]:
     "A media input's value (a path, a list of paths, or None) as a list of paths."
     items = value if isinstance(value, (list, tuple)) else [value] if value else []
@@ -307,7 +354,9 @@ def _compare_tab(gr, session:TaskSession, gen:list, access:UiAccess):
     run.click(with_gradio_request(gr, _compare), [image, task, mode, fields, prefill, model, quant, url, *gen], [pic, table, answers])
 
 # %% ../nbs/51_app.ipynb #ae16a4f8
-def mount_app(app, service:InferenceService, path:str='/ui'):
+def mount_app(app, # the API's FastAPI app (`create_app`), whose keys and limits the app shares
+              service:InferenceService, # the service the app drives
+              path:str='/ui'): # where the app lives on the server
     "Mount the Gradio app on the API's FastAPI `app` under `path` (and redirect `/` there)."
     import gradio as gr
     from fastapi.responses import RedirectResponse

@@ -10,6 +10,7 @@ import contextvars, hashlib, json, logging, os, queue, threading, time, uuid
 import psutil
 from collections import OrderedDict
 from fastcore.basics import patch
+from fastcore.meta import delegates
 from contextlib import contextmanager
 from pathlib import Path
 from PIL import Image
@@ -18,7 +19,7 @@ from .generation import Engine, GenerationStream, InferenceResult, engine_for, g
 from .errors import InputError, ModelDoesNotFit, NotReady, QueueFull, ServiceError, ShuttingDown, SwitchInProgress
 from .inputs import check_request
 from .metrics import Metrics
-from .tasks.base import get_task
+from .tasks.base import BaseTaskHandler, TaskResult, get_task
 from .tracing import record_span, setup_tracing, span
 
 # %% auto #0
@@ -307,23 +308,19 @@ class ServiceEngine(Engine):
 
 # %% ../nbs/41_service.ipynb #89336252
 @patch
+@delegates(BaseTaskHandler.run, keep=True)
 def run_task(self:InferenceService,
              task:str, # a registered task's name (`list_tasks()`)
-             images:list=(), # image paths, URLs or PIL images
-             videos:list=(), # video paths
-             mode:str|None=None, # the task's mode (default: its first)
-             prompt:str|None=None, # a prompt instead of the mode's
-             system:str|None=None, # a system prompt instead of the mode's
-             options=None, # generation settings
-             prefill:str|None=None, # what the answer starts with
              admission:Admission|None=None, # the place in line `admit` gave (default: join the line when generating)
-             **fields): # the task's fields
+             **request, # what a handler's `run` takes: images, videos, mode, prompt, system, options, prefill and the task's fields
+            ) -> TaskResult: # the parsed answer, in the original images' pixels
     "Run task `task` end to end; a `TaskResult`."
     h = get_task(task)
     self.check_ready(admitted=admission is not None)
     with span('qwen_vl.task', task=h.name, model=self.model_name):
-        return h.run(ServiceEngine(self, h.name, admission), images=images, videos=videos, mode=mode, prompt=prompt, system=system,
-                     options=options, prefill=prefill, **fields)
+        return h.run(ServiceEngine(self, h.name, admission), **request)
+
+InferenceService.run_task.__delwrap__ = BaseTaskHandler.run  # `docments` (and the docs) read the delegated parameters' comments there
 
 # %% ../nbs/41_service.ipynb #2e421292
 class TaskStream:
@@ -344,23 +341,20 @@ class TaskStream:
 
 # %% ../nbs/41_service.ipynb #4d745082
 @patch
+@delegates(BaseTaskHandler.run, keep=True)
 def stream_task(self:InferenceService,
                 task:str, # a registered task's name (`list_tasks()`)
-                images:list=(), # image paths, URLs or PIL images
-                videos:list=(), # video paths
-                mode:str|None=None, # the task's mode (default: its first)
-                prompt:str|None=None, # a prompt instead of the mode's
-                system:str|None=None, # a system prompt instead of the mode's
-                options=None, # generation settings
-                prefill:str|None=None, # what the answer starts with
                 admission:Admission|None=None, # the place in line `admit` gave (default: join the line now)
-                **fields) -> TaskStream:
+                **request, # what a handler's `run` takes: images, videos, mode, prompt, system, options, prefill and the task's fields
+               ) -> TaskStream: # the raw answer as it streams; its `.result` parsed once done
     "Run task `task` with its raw answer streaming; a `TaskStream`."
     h = get_task(task)
     self.check_ready(admitted=admission is not None)
-    fields = {**h.engine_fields(self.settings), **fields}
-    msgs = h.messages_for(images, videos, mode, prompt, system, prefill, **fields)
-    return TaskStream(h, self.stream(msgs, options, task=h.name, admission=admission), mode)
+    options = request.pop('options', None)
+    msgs = h.messages_for(**{**h.engine_fields(self.settings), **request})
+    return TaskStream(h, self.stream(msgs, options, task=h.name, admission=admission), request.get('mode'))
+
+InferenceService.stream_task.__delwrap__ = BaseTaskHandler.run
 
 # %% ../nbs/41_service.ipynb #51101863
 @patch
