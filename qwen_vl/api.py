@@ -36,7 +36,12 @@ __all__ = ['log', 'error_response', 'ChatMessage', 'StreamOptions', 'ChatComplet
 # %% ../nbs/50_api.ipynb #80fd3687
 log = logging.getLogger('qwen_vl.api')
 
-def error_response(status:int, message:str, type:str='invalid_request_error', param:str|None=None, code:str|None=None, headers=None):
+def error_response(status:int, # the HTTP status
+                   message:str, # what is wrong and what is allowed
+                   type:str='invalid_request_error', # the OpenAI error type: 'invalid_request_error', 'rate_limit_error', 'server_error', ...
+                   param:str|None=None, # the request field at fault, e.g. 'messages.0.content' (None: none in particular)
+                   code:str|None=None, # the OpenAI error code, e.g. 'invalid_value', 'queue_full'
+                   headers=None): # extra response headers, e.g. `Retry-After` (None: none)
     "An OpenAI-shaped error response."
     return JSONResponse({'error': {'message': message, 'type': type, 'param': param, 'code': code}}, status, headers=headers)
 
@@ -115,8 +120,10 @@ def to_engine_messages(req:ChatCompletionRequest, media:MediaResolver) -> list[d
 # %% ../nbs/50_api.ipynb #b94b9a8a
 def token_estimate(settings:Settings, # the pixel and answer limits
                    chars:int, # characters of text in the prompt
-                   images:int=0, videos:int=0, # how many of each the request holds
-                   max_new_tokens:int|None=None) -> int: # the answer's limit (default: `settings.max_new_tokens`)
+                   images:int=0, # how many images the request holds
+                   videos:int=0, # how many videos the request holds
+                   max_new_tokens:int|None=None, # the answer's limit in tokens (default: `settings.max_new_tokens`)
+                  ) -> int:
     "An upper estimate of a request's tokens, before its media are decoded."
     s, patch = settings, FACTOR**2
     frames = s.max_video_frames // 2 * (s.video_max_pixels // patch)  # all of a request's videos share max_video_frames
@@ -213,7 +220,10 @@ def _union_branches(errs:list[dict]) -> list[str]:
     return [err['msg'] for err in same] if len(same) > 1 and branch(errs[0]) else []
 
 # %% ../nbs/50_api.ipynb #4e9e61f5
-def body_limit(settings:Settings, path:str, content_type:str) -> tuple[float|None, str]:
+def body_limit(settings:Settings, # the size limits: `max_body_mb`, and the images' and videos' counts and MB
+               path:str, # the request's URL path, e.g. '/v1/chat/completions'
+               content_type:str, # the request's Content-Type header ('' when it sent none)
+              ) -> tuple[float|None, str]:
     "The most bytes a request body to `path` may hold (None: not limited here), and what sets it."
     s = settings
     if content_type.lower().startswith('multipart/form-data'):
@@ -416,7 +426,8 @@ def free_port(host:str='127.0.0.1') -> int:
 # %% ../nbs/50_api.ipynb #11632a07
 def header_timeout_protocol(seconds:float, # how long a connection may take to send a request line and headers
                             linger:float|None=None, # after an answer to a request whose body was not all read: the time to send the rest
-                            base:type|None=None) -> type: # uvicorn's HTTP protocol class (default: the one uvicorn picks)
+                            base:type|None=None, # uvicorn's HTTP protocol class to extend (default: the one uvicorn picks)
+                           ) -> type:
     "uvicorn's HTTP protocol, closing connections that send no complete request headers within `seconds`."
     from uvicorn.protocols.http.auto import AutoHTTPProtocol
     class HeaderTimeoutProtocol(base or AutoHTTPProtocol):
@@ -476,7 +487,10 @@ def _settings_of(app) -> Settings:
 # %% ../nbs/50_api.ipynb #76cc72c2
 class ServerThread:
     "A uvicorn server running `app` in a background thread; `stop()` ends it, `drain()` drains it first (as SIGTERM does)."
-    def __init__(self, app, host:str='127.0.0.1', port:int|None=None, log_level:str='warning'):
+    def __init__(self, app, # the ASGI app to serve, e.g. `create_app`'s (its service's settings set the time limits)
+                 host:str='127.0.0.1', # the address to listen on
+                 port:int|None=None, # the port to listen on (None: a free one)
+                 log_level:str='warning'): # uvicorn's log level: 'critical', 'error', 'warning', 'info', 'debug' or 'trace'
         self.host, self.port = host, port or free_port(host)
         self.server = GracefulServer(server_config(app, _settings_of(app), host=self.host, port=self.port, log_level=log_level, lifespan='off'))
         self.thread = threading.Thread(target=self.server.run, daemon=True, name='qwen-vl-server')
@@ -494,6 +508,9 @@ class ServerThread:
         out = self.server.drain(grace); self.thread.join(10); return out
 
 # %% ../nbs/50_api.ipynb #fc37aec0
-def serve_in_thread(app, host:str='127.0.0.1', port:int|None=None) -> ServerThread:
+def serve_in_thread(app, # the ASGI app to serve, e.g. `create_app`'s
+                    host:str='127.0.0.1', # the address to listen on
+                    port:int|None=None, # the port to listen on (None: a free one)
+                   ) -> ServerThread:
     "Start `app` on a real server in a background thread."
     return ServerThread(app, host, port)

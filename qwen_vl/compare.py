@@ -47,7 +47,8 @@ def side_service(base:Settings, # the current settings
                  model:str|None=None, # hub id, path, '3B', '7B' or 'tiny' (default: base's)
                  quantization:str|None=None, # 'none', '4bit', '8bit' (default: base's)
                  remote_url:str|None=None, # an OpenAI-compatible server's base URL ending in /v1: use it instead (`remote_side`)
-                 remote_model:str|None=None) -> InferenceService: # the model name there
+                 remote_model:str|None=None, # the model name on that server (default: the first it serves)
+                ) -> InferenceService:
     "A started service for one side of a comparison: `base` with what differs."
     over = dict(cache_size=0)
     if model: over |= model_choice(model)
@@ -56,7 +57,12 @@ def side_service(base:Settings, # the current settings
     else: over['backend'] = 'local'
     return InferenceService(changed(base, **over)).start(background=False)
 
-def cached_side(cache:dict, base:Settings, model:str|None=None, quantization:str|None=None, remote_url:str|None=None) -> InferenceService:
+def cached_side(cache:dict, # where the side service is kept, by its configuration (e.g. `TaskSession.others`)
+                base:Settings, # the current settings
+                model:str|None=None, # hub id, path, '3B', '7B' or 'tiny' (None or blank: base's)
+                quantization:str|None=None, # 'none', '4bit', '8bit' (None or blank: base's)
+                remote_url:str|None=None, # an OpenAI-compatible server's base URL ending in /v1 (None or blank: run locally)
+               ) -> InferenceService:
     "The side service for this configuration from `cache` (one kept at a time: a new configuration replaces it)."
     key = ((model or '').strip() or None, quantization or None, (remote_url or '').strip() or None)
     if key not in cache: cache.clear(); cache[key] = side_service(base, *key)
@@ -71,17 +77,23 @@ def side_name(service:InferenceService) -> str:
 @dataclass
 class Side:
     "One side of a comparison: its label, what served it, its result (or error), time and picture."
-    name: str
-    info: dict
-    result: object = None # a TaskResult
-    error: str|None = None
-    seconds: float = 0.0
-    picture: Image.Image|None = None
+    name: str # its label (`side_name`): the model and its quantization, or the model `@ remote`
+    info: dict # what served it: the engine's `info` (model, device, decode path, ...; empty when the service was not ready)
+    result: object = None # its `TaskResult` (None: the request failed)
+    error: str|None = None # why the request failed (None: it did not)
+    seconds: float = 0.0 # how long its request took, in seconds
+    picture: Image.Image|None = None # its result drawn on the first image (None: no image, or nothing to draw)
 
 def compare(services:list[InferenceService], # the sides, in order
             task:str, # a task name (`list_tasks()`)
-            images:list=(), videos:list=(), mode:str|None=None, prompt:str|None=None, options:dict|None=None,
-            prefill:str|None=None, **fields) -> list[Side]:
+            images:list=(), # image paths, URLs or PIL images; the results are drawn on the first
+            videos:list=(), # video paths
+            mode:str|None=None, # the task's mode (default: its first)
+            prompt:str|None=None, # a prompt instead of the mode's
+            options:dict|None=None, # generation settings
+            prefill:str|None=None, # what the answer starts with
+            **fields, # the task's fields
+           ) -> list[Side]:
     "Run one task request on each service in turn; every side's result, timing and overlay, errors kept per side."
     h, sides = get_task(task), []
     img = load_image(images[0]) if images else None

@@ -23,7 +23,9 @@ LABEL = {'description_width': '110px'} # the controls' labels: wide enough for "
 FREE = {'description_width': 'initial'} # labels in a row: as wide as their text
 
 # %% ../nbs/52_dashboard.ipynb #43ec7e0f
-def set_picture(img, data:bytes|None, note=None):
+def set_picture(img, # the ipywidgets `Image` widget
+                data:bytes|None, # PNG bytes (None or empty: hide `img`)
+                note=None): # the widget shown while there is no picture (None: none)
     "Show PNG `data` in the Image widget `img` (hiding the placeholder widget `note`), or hide `img` while `data` is empty."
     img.value = data or b''
     img.layout.display = None if data else 'none'
@@ -203,7 +205,10 @@ def _compare(self:Dashboard, wait:bool=False): # block until it is done
 # %% ../nbs/52_dashboard.ipynb #73d249e5
 class EmbeddedApp:
     "The Gradio app running in this kernel: shown as an IFrame, stopped by `close()`."
-    def __init__(self, demo, url:str, height:int): self.demo, self.url, self.height = demo, url, height
+    def __init__(self, demo, # the launched Gradio app (`build_app`'s `Blocks`)
+                 url:str, # where it is served, e.g. 'http://127.0.0.1:7860/'
+                 height:int): # the IFrame's height, in pixels
+        self.demo, self.url, self.height = demo, url, height
     def __repr__(self): return f'EmbeddedApp({self.url!r})'
     def _ipython_display_(self):
         from IPython.display import IFrame, display

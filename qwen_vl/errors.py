@@ -86,4 +86,7 @@ class ModelNotFound(ServiceError):
 class BodyRefused(ServiceError):
     "A request body over its size limit (413) or not received within `body_timeout` (408)."
     type = 'invalid_request_error'
-    def __init__(self, msg:str, status:int, code:str): super().__init__(msg); self.status, self.code = status, code
+    def __init__(self, msg:str, # what is wrong and what is allowed
+                 status:int, # the HTTP status: 413 (too large) or 408 (not received in time)
+                 code:str): # the OpenAI error code: 'body_too_large' or 'body_timeout'
+        super().__init__(msg); self.status, self.code = status, code

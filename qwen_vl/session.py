@@ -17,7 +17,7 @@ from .compare import compare as run_comparison
 from .config import ConfigError
 from .inputs import VIDEO_SAMPLING, InputError
 from .media import RequestFiles, open_image_bytes
-from .security import UiUser, ui_access
+from .app_access import UiUser, ui_access
 from .service import InferenceService, ServiceError
 from .tasks.base import BaseTaskHandler, TaskResult, describe_tasks, get_task
 from .visualize import picture_png, save_picture
@@ -36,7 +36,8 @@ def upload_bytes(upload:bytes|bytearray|memoryview|str|Path) -> bytes:
 def open_uploads(handler:BaseTaskHandler, # the task: its `media` says what the uploads are
                  uploads:list, # bytes or paths
                  fields:dict, # the task's field values (a video's sampling options count its frames)
-                 files:RequestFiles) -> tuple[list, list]: # the request's folder and media budget
+                 files:RequestFiles, # the request's folder and media budget
+                ) -> tuple[list, list]:
     "The task's `(images, videos)` from `uploads`, each checked by its content; `InputError` saying what is wrong and what is allowed."
     video = handler.media == 'video'
     handler.check_media(0 if video else len(uploads), len(uploads) if video else 0)
@@ -48,8 +49,14 @@ def open_uploads(handler:BaseTaskHandler, # the task: its `media` says what the 
 # %% ../nbs/44_session.ipynb #4f248beb
 class TaskRun:
     "One task on uploads: iterate it for the answer as it grows; then `result`, `picture` and `notice`; `cancel()` stops it at the next token."
-    def __init__(self, session, task:str, uploads:list=(), mode:str|None=None, fields:dict|None=None, options:dict|None=None,
-                 prefill:str|None=None, user:UiUser|None=None): # who asks (`UiAccess.user`); None: a direct call
+    def __init__(self, session, # the `TaskSession` it runs in: its service, audit route and history
+                 task:str, # a registered task's name (`list_tasks()`)
+                 uploads:list=(), # the images, or the video, as bytes or paths (the task's `media` says which)
+                 mode:str|None=None, # the task's mode (None or blank: its first)
+                 fields:dict|None=None, # the task's fields as a form gives them, read by the task's `read_fields` (None: none)
+                 options:dict|None=None, # generation settings, e.g. `max_new_tokens`, `temperature`, `top_p` (None: the defaults)
+                 prefill:str|None=None, # what the answer starts with (None or blank: nothing)
+                 user:UiUser|None=None): # who asks (`UiAccess.user`); None: a direct call
         self.session, self.handler, self.uploads, self.user = session, get_task(task), list(uploads or []), user
         self.mode, self.fields, self.options, self.prefill = mode or None, dict(fields or {}), dict(options or {}), prefill or None
         self.text, self.result, self.picture, self.error, self.seconds = prefill or '', None, None, None, 0.0
@@ -131,7 +138,7 @@ def notice(self:TaskRun) -> str:
 # %% ../nbs/44_session.ipynb #8b627175
 class TaskSession:
     "What a face does with the tasks, without widgets: runs on uploads (streamed, stoppable), their pictures, notices and exports; comparisons."
-    def __init__(self, service:InferenceService,
+    def __init__(self, service:InferenceService, # the service that runs the tasks (it may still be loading)
                  route:str='/ui', # the audit lines' routes: `{route}/tasks/{task}`, `{route}/compare`
                  folder:str|Path|None=None, # where exports go, each in a folder of its own (default: the system temp folder)
                  keep:int=0): # finished runs kept in `history`
@@ -149,8 +156,16 @@ def tasks(self:TaskSession) -> list[dict]:
 
 # %% ../nbs/44_session.ipynb #a5a31072
 @patch
-def start(self:TaskSession, task:str, uploads:list=(), mode:str|None=None, fields:dict|None=None, options:dict|None=None,
-          prefill:str|None=None, user:UiUser|None=None, key=None) -> TaskRun:
+def start(self:TaskSession,
+          task:str, # a registered task's name (`list_tasks()`)
+          uploads:list=(), # the images, or the video, as bytes or paths (the task's `media` says which)
+          mode:str|None=None, # the task's mode (None or blank: its first)
+          fields:dict|None=None, # the task's fields as a form gives them, read by the task's `read_fields` (None: none)
+          options:dict|None=None, # generation settings, e.g. `max_new_tokens`, `temperature`, `top_p` (None: the defaults)
+          prefill:str|None=None, # what the answer starts with (None or blank: nothing)
+          user:UiUser|None=None, # who asks (`UiAccess.user`); None: a direct call
+          key=None, # the name `cancel(key)` stops the run by, e.g. a browser session's (None: the unnamed one)
+         ) -> TaskRun:
     "A `TaskRun` of `task` on `uploads` (bytes or paths) to iterate; `cancel(key)` stops it."
     run = TaskRun(self, task, uploads, mode, fields, options, prefill, user)
     with self._lock: self.running[key] = run
@@ -249,7 +264,8 @@ def pdf_report(result:dict, # a `TaskResult.to_dict()`
 # %% ../nbs/44_session.ipynb #23da88aa
 def export_stem(result:dict, # a `TaskResult.to_dict()`
                 folder:Path, # where the files go
-                when:float|None=None) -> str: # the moment (default: now)
+                when:float|None=None, # the export's time, in seconds since the epoch (default: now)
+               ) -> str:
     "`<task>-<YYYYmmdd>-<HHMMSS>`, numbered (`-2`, `-3`, ...) when `folder` already holds an export of that second."
     stem = re.sub(r'[^\w-]+', '_', str(result.get('task') or 'result')) + time.strftime('-%Y%m%d-%H%M%S', time.localtime(when))
     out, n = stem, 1
@@ -258,7 +274,8 @@ def export_stem(result:dict, # a `TaskResult.to_dict()`
 
 def export_result(result:dict, # a `TaskResult.to_dict()`
                   picture, # its picture: a PIL image, a matplotlib figure, or None
-                  folder:str|Path) -> dict[str, str]:
+                  folder:str|Path, # the folder to write into (made if missing)
+                 ) -> dict[str, str]:
     "Write `result` as JSON, PNG (if there is a picture) and a PDF report into `folder`: their paths; `<format>_error`: why one failed."
     folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
     stem, out = export_stem(result, folder), {}
@@ -303,10 +320,18 @@ def form_fields(fields:dict|str|None) -> dict:
 
 # %% ../nbs/44_session.ipynb #765d33d8
 @patch
-def compare(self:TaskSession, task:str, upload, # the image: bytes or a path
-            mode:str|None=None, fields:dict|str|None=None, prefill:str|None=None,
-            model:str='', quantization:str='', remote_url:str='', # the second configuration: what differs
-            options:dict|None=None, user:UiUser|None=None) -> Comparison: # who asks (`UiAccess.user`); None: a direct call
+def compare(self:TaskSession,
+            task:str, # a registered task's name (`list_tasks()`); one that reads an image
+            upload, # the image: bytes or a path
+            mode:str|None=None, # the task's mode (None or blank: its first)
+            fields:dict|str|None=None, # the task's fields: a dict, or the JSON object a form's box holds (None: none)
+            prefill:str|None=None, # what the answer starts with (None or blank: nothing)
+            model:str='', # the second side's model: hub id, path, '3B', '7B' or 'tiny' (blank: this service's)
+            quantization:str='', # the second side's quantization: 'none', '4bit', '8bit' (blank: this service's)
+            remote_url:str='', # the second side on an OpenAI-compatible server: its base URL ending in /v1 (blank: run it here)
+            options:dict|None=None, # generation settings, e.g. `max_new_tokens`, `temperature`, `top_p` (None: the defaults)
+            user:UiUser|None=None, # who asks (`UiAccess.user`); None: a direct call
+           ) -> Comparison:
     "Run `task` on `upload` with this service and with the configuration described; audited as one app request. Raises `InputError`/`ServiceError`."
     svc, h = self.service, get_task(task)
     access = ui_access(user, svc.settings.audit_log)
