@@ -19,17 +19,23 @@ from ..visualize import draw_actions
 __all__ = ['function_spec', 'action_schema', 'render_tool_prompt', 'AgentAction', 'to_actions', 'AgentTask', 'check_agent_fields']
 
 # %% ../../nbs/29_agent.ipynb #f9809dfd
-def function_spec(name:str, description:str, parameters:dict) -> dict:
+def function_spec(
+    name:str, # the function's name, as the model calls it (e.g. 'mobile_use')
+    description:str, # what the function does, for the model to read
+    parameters:dict, # its arguments as a JSON schema (`action_schema` builds a GUI tool's)
+) -> dict:
     "A function as Qwen-Agent describes it to the model."
     return {'name_for_human': name, 'name': name, 'description': description, 'parameters': parameters,
             'args_format': 'Format the arguments as a JSON object.'}
 
+# %% ../../nbs/29_agent.ipynb #46fbb3fb
 def action_schema(action_desc:str, actions:list[str], **props) -> dict:
     "JSON-schema parameters of a GUI tool: `action` (with its list), then `props`, then the terminate `status`."
     status = {'description': 'The status of the task. Required only by `action=terminate`.', 'type': 'string', 'enum': ['success', 'failure']}
     return {'properties': {'action': {'description': action_desc, 'enum': actions, 'type': 'string'}, **props, 'status': status},
             'required': ['action'], 'type': 'object'}
 
+# %% ../../nbs/29_agent.ipynb #24a5047a
 def render_tool_prompt(functions:list[dict], system:str='You are a helpful assistant.') -> str:
     "The system prompt with `functions` in NousFnCallPrompt's format."
     tools = '\n'.join(json.dumps({'type': 'function', 'function': f}, ensure_ascii=False) for f in functions)
@@ -42,20 +48,26 @@ def render_tool_prompt(functions:list[dict], system:str='You are a helpful assis
 @dataclass
 class AgentAction:
     "One action an agent asked for, with points in original screen pixels (never performed)."
-    tool: str
-    action: str
-    arguments: dict = field(default_factory=dict)
-    point: tuple|None = None
-    point2: tuple|None = None
-    input_point: tuple|None = None
-    input_point2: tuple|None = None
+    tool: str # the function called, e.g. 'computer_use'
+    action: str # the action asked for, e.g. 'left_click', 'swipe', 'terminate'
+    arguments: dict = field(default_factory=dict) # the call's arguments as the model wrote them (coordinates in the model's input pixels)
+    point: tuple|None = None # (x, y) acted on, in original screen pixels (None: the action has no point, or the screenshot's size is unknown)
+    point2: tuple|None = None # (x, y) where a swipe or drag ends, in original screen pixels (None: it has no end point, or the size is unknown)
+    input_point: tuple|None = None # `point` in the model's input pixels, as the model wrote it (None: the action has no point)
+    input_point2: tuple|None = None # `point2` in the model's input pixels, as the model wrote it (None: no end point)
     def picture(self) -> dict:
         "What `visualize.draw_actions` needs."
         a = self.arguments
         text = a.get('text') or (' + '.join(a['keys']) if isinstance(a.get('keys'), list) else a.get('keys')) or a.get('button') or a.get('status')
         return {'action': self.action, 'point': self.point, 'point2': self.point2, 'text': text}
 
-def to_actions(calls:list[dict], tool:str, visuals, warnings:list[str]) -> list[AgentAction]:
+# %% ../../nbs/29_agent.ipynb #c07929ea
+def to_actions(
+    calls:list[dict], # tool calls as `parse_tool_calls` reads them: dicts with `name` and `arguments`
+    tool:str, # the agent's function; calls of any other are left out
+    visuals, # the sizes of the images the model read; the first image's map the points
+    warnings:list[str], # where to add what was left out or could not be mapped
+) -> list[AgentAction]:
     "`AgentAction`s from parsed tool calls of `tool`, mapped to the first image's original pixels."
     v = first_image(visuals)
     acts = []
@@ -79,16 +91,25 @@ class AgentTask(BaseTaskHandler):
     media_label, draws, finds = 'Screenshot', 'overlay', {'*': ['actions']}
     inputs = [TaskField('query', label='Goal', help='what the user wants done, e.g. "open the third issue"'),
               TaskField('history', 'steps', label='History', help='the steps done so far, one per line: a sentence, or a tool call as JSON')]
-    def function(self, width:int, height:int) -> dict: raise NotImplementedError
+    def function(self,
+                 width:int, # the screen's width as the model sees it, in the model's input pixels
+                 height:int, # the screen's height as the model sees it, in the model's input pixels
+                ) -> dict:
+        "The `function_spec` of the agent's tool, stating that resolution (each agent defines it)."
+        raise NotImplementedError
 
-    def format_history(self, history:list) -> str:
-        "Earlier steps as `Step 1: {...}; Step 2: ...; `."
-        steps = [h if isinstance(h, str) else json.dumps(h if 'name' in h else {'name': self.tool, 'arguments': h}, ensure_ascii=False) for h in history]
-        return ''.join(f'Step {i + 1}: {s}; ' for i, s in enumerate(steps))
+# %% ../../nbs/29_agent.ipynb #bcb7427f
+@patch
+def format_history(self:AgentTask, history:list) -> str:
+    "Earlier steps as `Step 1: {...}; Step 2: ...; `."
+    steps = [h if isinstance(h, str) else json.dumps(h if 'name' in h else {'name': self.tool, 'arguments': h}, ensure_ascii=False) for h in history]
+    return ''.join(f'Step {i + 1}: {s}; ' for i, s in enumerate(steps))
 
+# %% ../../nbs/29_agent.ipynb #3e895bda
 def check_agent_fields(
-    min_pixels, max_pixels, # the screenshot's pixel range, as the caller gave it
-    history, # earlier steps: strings or tool calls (dicts)
+    min_pixels, # the smallest area, in pixels, to resize the screenshot to, as the caller gave it
+    max_pixels, # the largest area, in pixels, to resize the screenshot to, as the caller gave it
+    history, # the steps done so far, as the caller gave them
 ):
     "Raise `InputError` unless the pixel range is whole numbers of at least one 28×28 patch, and `history` a list of strings or dicts."
     for name, v in (('min_pixels', min_pixels), ('max_pixels', max_pixels)):
@@ -98,9 +119,20 @@ def check_agent_fields(
     if not isinstance(history, (list, tuple)) or not all(isinstance(h, (str, dict)) for h in history):
         raise InputError('history must be a list of earlier steps, each a string or a tool call (a JSON object)')
 
+# %% ../../nbs/29_agent.ipynb #889baa1d
 @patch
-def build_messages(self:AgentTask, images=(), videos=(), mode=None, prompt=None, system=None, query:str='',
-                   history:list=(), min_pixels:int=MIN_PIXELS, max_pixels:int=MAX_PIXELS, **fields):
+def build_messages(self:AgentTask,
+                   images=(), # the images: exactly one, the screenshot (a path, URL, data URI or PIL image)
+                   videos=(), # not read: an agent reads a screenshot
+                   mode=None, # one of the task's `modes` (None: its `default_mode`, 'act')
+                   prompt=None, # text to send instead of the mode's prompt (None: the mode's prompt, its fields filled in)
+                   system=None, # the system prompt above the tool description (None: 'You are a helpful assistant.')
+                   query:str='', # what the user wants done, e.g. 'open the third issue' (needed unless `prompt` is given)
+                   history:list=(), # the steps done so far, in order: sentences, or tool calls (dicts, with or without their `name`)
+                   min_pixels:int=MIN_PIXELS, # the smallest area, in pixels, to resize the screenshot to (a whole number, at least 28×28)
+                   max_pixels:int=MAX_PIXELS, # the largest area, in pixels, to resize the screenshot to (a whole number, at least 28×28)
+                   **fields, # other values: not read
+                  ):
     "System prompt with the tool at the screenshot's model resolution; user turn with query, history and screenshot."
     if len(images) != 1: raise InputError(f'the {self.name} task needs exactly one screenshot, got {len(images)}')
     if not query and not prompt: raise InputError(f'the {self.name} task needs a query (what the user wants done)')
@@ -113,19 +145,26 @@ def build_messages(self:AgentTask, images=(), videos=(), mode=None, prompt=None,
             {'role': 'user', 'content': [{'type': 'text', 'text': text},
                                          {'type': 'image', 'image': images[0], 'min_pixels': min_pixels, 'max_pixels': max_pixels}]}]
 
+# %% ../../nbs/29_agent.ipynb #48e8b764
 @patch
 def engine_fields(self:AgentTask, settings) -> dict:
     "The screenshot's pixel range comes from the engine's settings, so the stated resolution is the one the model sees."
     return {'min_pixels': settings.min_pixels, 'max_pixels': settings.max_pixels}
 
+# %% ../../nbs/29_agent.ipynb #0e95f43a
 @patch
-def parse(self:AgentTask, text:str, visuals=(), mode=None) -> TaskResult:
+def parse(self:AgentTask,
+          text:str, # the model's answer, as generated
+          visuals=(), # the sizes of the images and videos the model read (none: coordinates stay in the model's input pixels)
+          mode=None, # the mode the prompt used (None: the task's `default_mode`)
+         ) -> TaskResult:
     "Actions (in original screen pixels) and the model's thoughts from an agent answer."
     r = TaskResult(self.name, mode or self.default_mode, text, visuals=list(visuals))
     p = parse_tool_calls(text); r.warnings += p.warnings
     r.data = {'actions': to_actions(p.items, self.tool, r.visuals, r.warnings), 'thoughts': p.prose}
     return r
 
+# %% ../../nbs/29_agent.ipynb #07dc3325
 @patch
 def visualize(self:AgentTask, result:TaskResult, image=None):
     "The screenshot with the actions drawn."

@@ -44,12 +44,12 @@ def jsonable(o):
 @dataclass
 class TaskResult:
     "A task's answer: the raw text, structured `data` in original pixels, and what could not be read."
-    task: str
-    mode: str
-    text: str
-    data: dict = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
-    visuals: list[VisualInfo] = field(default_factory=list)
+    task: str # the task's name, e.g. 'spatial'
+    mode: str # the mode the answer was read as
+    text: str # the model's answer, as generated
+    data: dict = field(default_factory=dict) # what was read from the answer (each task its own keys), coordinates in original-image pixels
+    warnings: list[str] = field(default_factory=list) # what could not be read, in words
+    visuals: list[VisualInfo] = field(default_factory=list) # the sizes (original and model-input) of the images and videos the model read
     inference: dict|None = None # tokens and timings, when the engine produced the text
     def to_dict(self) -> dict:
         "JSON-ready form."
@@ -59,8 +59,8 @@ class TaskResult:
 def image_visual(
     original_size:tuple, # (width, height) of the original image
     input_size:tuple|None=None, # (width, height) the model saw, if known
-    min_pixels:int=MIN_PIXELS, # pixel range the run used (the defaults unless set)
-    max_pixels:int=MAX_PIXELS,
+    min_pixels:int=MIN_PIXELS, # the smallest area, in pixels, the run resized images to (used only to compute `input_size`)
+    max_pixels:int=MAX_PIXELS, # the largest area, in pixels, the run resized images to (used only to compute `input_size`)
 ) -> VisualInfo:
     "A `VisualInfo` for an image, computing the model-input size when not given."
     if input_size is None: input_size = model_input_size(tuple(original_size), min_pixels, max_pixels)
@@ -71,7 +71,11 @@ def first_image(visuals:list[VisualInfo]) -> VisualInfo|None:
     "The first image among `visuals` (screenshots, pages, photos), if any."
     return next((v for v in visuals if v.kind == 'image' and v.input_size), None)
 
-def to_original(items:list, visuals:list[VisualInfo], warnings:list[str]) -> list:
+def to_original(
+    items:list, # parsed boxes, points or elements (each with `to_original`), in the model's input pixels; mapped in place
+    visuals:list[VisualInfo], # the sizes of the images the model read; the first image's map the items
+    warnings:list[str], # where to add a warning when no image size is known
+) -> list:
     "Map each item's model coordinates to the first image's original pixels (in place)."
     v = first_image(visuals)
     if v is None:
@@ -88,14 +92,14 @@ FIELD_TYPES = {'str': 'text', 'list': 'a list of text (comma-separated)', 'steps
 @dataclass
 class TaskField:
     "One input of a task besides its media: its type, default, how a form labels and explains it, what is allowed, the modes that use it."
-    name: str
+    name: str # a field of the task's prompts, or a keyword its `build_messages` takes
     type: str = 'str' # one of `FIELD_TYPES`
     default: object = None # the value when it is left empty
     label: str = '' # a form's short label (default: the name)
     help: str = '' # what to type
     choices: list|None = None # the values allowed, when only some are
-    min: float|None = None # a number's bounds
-    max: float|None = None
+    min: float|None = None # a number's lower bound (None: none)
+    max: float|None = None # a number's upper bound (None: none)
     modes: list[str]|None = None # the modes that use it (None: every mode)
     def __post_init__(self):
         if self.type not in FIELD_TYPES: raise ValueError(f"field {self.name!r}: type {self.type!r} is none of {', '.join(FIELD_TYPES)}")
@@ -209,8 +213,14 @@ def prompt(self:BaseTaskHandler, mode:str|None=None, **fields) -> str:
 
 # %% ../../nbs/23_tasks_base.ipynb #29bf055a
 @patch
-def build_messages(self:BaseTaskHandler, images:list=(), videos:list=(), mode:str|None=None, prompt:str|None=None,
-                   system:str|None=None, **fields) -> list[dict]:
+def build_messages(self:BaseTaskHandler,
+                   images:list=(), # the images, in order: paths, URLs, data URIs or PIL images
+                   videos:list=(), # the videos, in order: each a path or URL, or a list of frames
+                   mode:str|None=None, # one of the task's `modes` (None: its `default_mode`)
+                   prompt:str|None=None, # text to send instead of the mode's prompt (None: the mode's prompt, its fields filled in)
+                   system:str|None=None, # a system prompt (None: the mode's own, where it has one)
+                   **fields, # values of the prompt's fields, e.g. `target='cake'`
+                  ) -> list[dict]:
     "Cookbook-format messages for this task: the mode's prompt (or `prompt`) after the images/videos."
     mode = self.check_mode(mode)
     return chat_messages(prompt or self.prompt(mode, **fields), images=list(images), videos=list(videos),
@@ -218,7 +228,15 @@ def build_messages(self:BaseTaskHandler, images:list=(), videos:list=(), mode:st
 
 # %% ../../nbs/23_tasks_base.ipynb #e3b71825
 @patch
-def messages_for(self:BaseTaskHandler, images=(), videos=(), mode=None, prompt=None, system=None, prefill:str|None=None, **fields) -> list[dict]:
+def messages_for(self:BaseTaskHandler,
+                 images=(), # the images, in order: paths, URLs, data URIs or PIL images
+                 videos=(), # the videos, in order: each a path or URL, or a list of frames
+                 mode=None, # one of the task's `modes` (None: its `default_mode`)
+                 prompt=None, # text to send instead of the mode's prompt (None: the mode's prompt, its fields filled in)
+                 system=None, # a system prompt (None: the mode's own, where it has one)
+                 prefill:str|None=None, # text the answer must start with (None or empty: no partial assistant turn)
+                 **fields, # values of the prompt's fields, e.g. `target='cake'`
+                ) -> list[dict]:
     "`build_messages`, then the `prefill` the answer should start with (if any) as a partial assistant turn."
     msgs = self.build_messages(images, videos, mode, prompt, system, **fields)
     return msgs + [{'role': 'assistant', 'content': prefill}] if prefill else msgs
@@ -231,7 +249,11 @@ def engine_fields(self:BaseTaskHandler, settings) -> dict:
 
 # %% ../../nbs/23_tasks_base.ipynb #b0bf1b15
 @patch
-def parse(self:BaseTaskHandler, text:str, visuals:list[VisualInfo]=(), mode:str|None=None) -> TaskResult:
+def parse(self:BaseTaskHandler,
+          text:str, # the model's answer, as generated
+          visuals:list[VisualInfo]=(), # the sizes of the images and videos the model read (none: coordinates stay in the model's input pixels)
+          mode:str|None=None, # the mode the prompt used (None: the task's `default_mode`)
+         ) -> TaskResult:
     "Read an answer into a `TaskResult` (subclasses parse; the base keeps the text)."
     return TaskResult(self.name, mode or self.default_mode, text, {'text': text}, [], list(visuals))
 
@@ -243,8 +265,17 @@ def visualize(self:BaseTaskHandler, result:TaskResult, image=None):
 
 # %% ../../nbs/23_tasks_base.ipynb #76c3ed0a
 @patch
-def run(self:BaseTaskHandler, engine, images:list=(), videos:list=(), mode:str|None=None, prompt:str|None=None,
-        system:str|None=None, options:dict|None=None, prefill:str|None=None, **fields) -> TaskResult:
+def run(self:BaseTaskHandler,
+        engine, # what generates: a `UnifiedQwenInference`, or anything with its `generate(messages, options)` and `settings`
+        images:list=(), # the images, in order: paths, URLs, data URIs or PIL images
+        videos:list=(), # the videos, in order: each a path or URL, or a list of frames
+        mode:str|None=None, # one of the task's `modes` (None: its `default_mode`)
+        prompt:str|None=None, # text to send instead of the mode's prompt (None: the mode's prompt, its fields filled in)
+        system:str|None=None, # a system prompt (None: the mode's own, where it has one)
+        options:dict|None=None, # generation settings: a dict such as `{'max_new_tokens': 256}`, or a `GenerationOptions` (None: the engine's defaults)
+        prefill:str|None=None, # text the answer must start with (None or empty: none); `parse` reads it as part of the answer
+        **fields, # values of the prompt's fields, e.g. `target='cake'`; they override the engine's `engine_fields`
+       ) -> TaskResult:
     "Build the messages, generate with `engine`, and parse the answer (which starts with `prefill`, if given)."
     mode, fields = self.check_mode(mode), {**self.engine_fields(engine.settings), **fields}
     res = engine.generate(self.messages_for(images, videos, mode, prompt, system, prefill, **fields), options)

@@ -26,7 +26,11 @@ class DocumentTask(BaseTaskHandler):
     finds = {'qwenvl_html': ['elements']}
 
 @patch
-def parse(self:DocumentTask, text:str, visuals=(), mode:str|None=None) -> TaskResult:
+def parse(self:DocumentTask,
+          text:str, # the model's answer, as generated
+          visuals=(), # the sizes of the images and videos the model read (none: coordinates stay in the model's input pixels)
+          mode:str|None=None, # the mode the prompt used (None: guessed from the answer: a fenced markdown block is 'markdown', anything else 'qwenvl_html')
+         ) -> TaskResult:
     "Read a document answer: elements with boxes (original pixels), clean HTML, Markdown."
     mode = mode or ('markdown' if find_fenced(text, 'markdown', strict=True)[0] is not None else 'qwenvl_html')
     r = TaskResult(self.name, mode, text, visuals=list(visuals))

@@ -45,7 +45,11 @@ def _mode_of(text:str) -> str:
     return 'key_value' if p.items and isinstance(p.items[0], dict) else 'text'
 
 @patch
-def parse(self:OCRTask, text:str, visuals=(), mode:str|None=None) -> TaskResult:
+def parse(self:OCRTask,
+          text:str, # the model's answer, as generated
+          visuals=(), # the sizes of the images and videos the model read (none: coordinates stay in the model's input pixels)
+          mode:str|None=None, # the mode the prompt used (None: guessed from the answer: boxes are 'spotting', a JSON object 'key_value', anything else 'text')
+         ) -> TaskResult:
     "Read an OCR answer."
     mode = mode or _mode_of(text)
     r = TaskResult(self.name, mode, text, visuals=list(visuals))

@@ -35,6 +35,10 @@ def list_items(text:str) -> list[str]:
             if (m := _ITEM.match(line)) and not line.startswith((' ', '\t'))]
 
 @patch
-def parse(self:RecognitionTask, text:str, visuals=(), mode:str|None=None) -> TaskResult:
+def parse(self:RecognitionTask,
+          text:str, # the model's answer, as generated
+          visuals=(), # the sizes of the images and videos the model read (kept in the result)
+          mode:str|None=None, # the mode the prompt used (None: the task's `default_mode`)
+         ) -> TaskResult:
     "The answer and the items it lists."
     return TaskResult(self.name, mode or self.default_mode, text, {'text': text.strip(), 'items': list_items(text)}, [], list(visuals))

@@ -43,7 +43,11 @@ def stated_count(text:str) -> int|None:
     return int(v) if v.isdigit() else _WORDS[v]
 
 @patch
-def parse(self:SpatialTask, text:str, visuals=(), mode:str|None=None) -> TaskResult:
+def parse(self:SpatialTask,
+          text:str, # the model's answer, as generated
+          visuals=(), # the sizes of the images and videos the model read (none: coordinates stay in the model's input pixels)
+          mode:str|None=None, # the mode the prompt used (None: guessed from the answer: points are 'point', anything else 'detect')
+         ) -> TaskResult:
     "Boxes, points and count from a grounding answer, in original pixels."
     r = TaskResult(self.name, mode or ('point' if '<point' in text or 'point_2d' in text else 'detect'), text, visuals=list(visuals))
     pb = parse_boxes(text) if r.mode != 'point' else None

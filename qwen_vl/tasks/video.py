@@ -35,7 +35,14 @@ class VideoTask(BaseTaskHandler):
               TaskField('video_end', 'float', label='End (s)', help='where to stop, in seconds', min=0)]
 
 @patch
-def build_messages(self:VideoTask, images=(), videos=(), mode=None, prompt=None, system=None, **fields):
+def build_messages(self:VideoTask,
+                   images=(), # the images, in order: paths, URLs, data URIs or PIL images
+                   videos=(), # the videos, in order: each a path or URL, or a list of frames (at least one)
+                   mode=None, # one of the task's `modes` (None: its `default_mode`)
+                   prompt=None, # text to send instead of the mode's prompt (None: the mode's prompt, its fields filled in)
+                   system=None, # a system prompt (None: none; no video mode has one of its own)
+                   **fields, # values of the prompt's fields (`query`), and each video's sampling options (`VIDEO_OPTIONS`; None ones left out)
+                  ):
     "Messages with each video's sampling options (`fps`, `nframes`, `total_pixels`, ...) in its item."
     opts = {k: fields.pop(k) for k in VIDEO_OPTIONS if fields.get(k) is not None}
     if not videos: raise InputError('the video task needs a video (a file path or a list of frames)')
@@ -47,7 +54,11 @@ def build_messages(self:VideoTask, images=(), videos=(), mode=None, prompt=None,
 
 # %% ../../nbs/28_video.ipynb #510d12d6
 @patch
-def parse(self:VideoTask, text:str, visuals=(), mode:str|None=None) -> TaskResult:
+def parse(self:VideoTask,
+          text:str, # the model's answer, as generated
+          visuals=(), # the sizes of the images and videos the model read (a video's duration sets the timeline's length)
+          mode:str|None=None, # the mode the prompt used (None: guessed from the answer: `start_time`s are 'events', a time span 'ground', anything else 'describe')
+         ) -> TaskResult:
     "Events and time spans (seconds) from a video answer."
     mode = mode or ('events' if 'start_time' in text else 'ground' if parse_time_spans(text) else 'describe')
     r = TaskResult(self.name, mode, text, visuals=list(visuals))
