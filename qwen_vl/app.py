@@ -6,19 +6,19 @@ Docs: https://qwen-vl.github.io/qwen_vl/app.html.md"""
 
 # %% ../nbs/51_app.ipynb #7d2d3cb3
 from __future__ import annotations
-import json
 from contextlib import nullcontext
 from pathlib import Path
 from .inputs import InputError
 from .media import MediaError, RequestFiles, open_image_bytes
-from .security import Guard, UiAccess, UiFiles, UiUser, blocked_dirs, check_files, switch_overrides, ui_access, with_gradio_request
+from .app_access import UiAccess, UiFiles, UiUser, blocked_dirs, check_files, ui_access, with_gradio_request
+from .security import Guard, switch_overrides
 from .service import InferenceService, ServiceError
 from .session import TaskSession
 from .tasks.base import image_visual
 
 # %% auto #0
 __all__ = ['media_item', 'history_to_messages', 'chat_stream', 'answer_stream', 'image_preview', 'switch_note', 'apply_settings',
-           'build_app', 'shown_for', 'fields_json', 'mount_app']
+           'build_app', 'shown_for', 'chosen_fields', 'mount_app']
 
 # %% ../nbs/51_app.ipynb #e7aba708
 def _parts(content) -> list:
@@ -241,9 +241,9 @@ def shown_for(field:dict, mode:str) -> bool:
     return not field.get('modes') or mode in field['modes']
 
 # %% ../nbs/51_app.ipynb #c8e42f5b
-def _field_input(gr, task:str, f:dict, mode:str):
-    "A form box for a task's field, from its description."
-    kw = dict(label=f['label'], info=f['help'] or None, elem_id=f"{task}-{f['name']}", visible=shown_for(f, mode))
+def _field_input(gr, task:str, f:dict, mode:str, shown:bool=True):
+    "A form box for a task's field, from its description; visible if `shown` and `mode` uses it."
+    kw = dict(label=f['label'], info=f['help'] or None, elem_id=f"{task}-{f['name']}", visible=shown and shown_for(f, mode))
     if f['choices']: return gr.Dropdown(f['choices'], value=f['default'], **kw)
     if f['type'] == 'bool': return gr.Checkbox(value=bool(f['default']), **kw)
     return gr.Textbox(lines=3 if f['type'] == 'steps' else 1, placeholder='' if f['default'] is None else str(f['default']), **kw)
@@ -320,11 +320,16 @@ def _task_events(gr, session:TaskSession, d:dict, c:dict, gen:list, access:UiAcc
         return done, '\n\n'.join(['Exported ' + ', '.join(f'`{Path(p).name}`' for p in done), *(f'⚠️ {v}' for k, v in out.items() if k.endswith('_error'))])
     c['export'].click(_export, c['last'], [c['files'], c['export_note']])
 
-# %% ../nbs/51_app.ipynb #5f928d48
-def fields_json(d:dict) -> str:
-    "A task's fields with their defaults as the JSON object a form's box starts from."
-    return json.dumps({f['name']: '' if f['default'] is None else f['default'] for f in d['fields']}, ensure_ascii=False)
+# %% ../nbs/51_app.ipynb #ba965cdb
+def chosen_fields(boxes:list, # (task name, field description) of each of the Compare tab's field boxes, in order
+                  task:str, # the task chosen
+                  mode:str, # the task's mode chosen
+                  values:list, # the boxes' values, in the same order
+                 ) -> dict: # field name → value, as typed (blank: the field's default)
+    "The fields the Compare tab sends: the chosen task's, those its mode uses."
+    return {f['name']: v for (t, f), v in zip(boxes, values) if t == task and shown_for(f, mode)}
 
+# %% ../nbs/51_app.ipynb #12bc77ea
 def _compare_tab(gr, session:TaskSession, gen:list, access:UiAccess):
     "The Compare tab: one request on this service and on a second configuration, side by side."
     tasks = {d['name']: d for d in session.tasks() if d['media'] != 'video'}
@@ -336,7 +341,8 @@ def _compare_tab(gr, session:TaskSession, gen:list, access:UiAccess):
                 preview, note = gr.Image(label='Preview', interactive=False, height=200), gr.Markdown(elem_id='compare-note')
                 task = gr.Dropdown([(d['title'], n) for n, d in tasks.items()], value=first['name'], label='Task', elem_id='compare-task')
                 mode = gr.Dropdown(first['modes'], value=first['default_mode'], label='Mode', elem_id='compare-mode')
-                fields = gr.Textbox(label='Fields (JSON)', value=fields_json(first), elem_id='compare-fields')
+                boxes = [(n, f) for n, d in tasks.items() for f in d['fields']]  # every task's fields; the chosen task's shown
+                inputs = [_field_input(gr, f'compare-{n}', f, tasks[n]['default_mode'], shown=n == first['name']) for n, f in boxes]
                 prefill = gr.Textbox(label='Answer starts with (prefill)', lines=2)
                 model, quant = gr.Textbox(label='Compare with: model (empty = same)'), gr.Radio([('same', ''), 'none', '4bit', '8bit'], value='', label='quantization')
                 url = gr.Textbox(label='… or a remote engine (base URL ending in /v1)')
@@ -344,14 +350,17 @@ def _compare_tab(gr, session:TaskSession, gen:list, access:UiAccess):
             with gr.Column():
                 pic = gr.Image(label='Side by side', type='pil', elem_id='compare-picture')
                 table, answers = gr.JSON(label='Timings and counts', elem_id='compare-table'), gr.JSON(label='Answers')
-    task.change(lambda t: (gr.update(choices=tasks[t]['modes'], value=tasks[t]['default_mode']), fields_json(tasks[t])), task, [mode, fields])
+    def _show(t, m): return [gr.update(visible=n == t and shown_for(f, m)) for n, f in boxes]
+    def _task(t): return [gr.update(choices=tasks[t]['modes'], value=tasks[t]['default_mode']), *_show(t, tasks[t]['default_mode'])]
+    task.change(_task, task, [mode, *inputs])
+    mode.change(_show, [task, mode], inputs)
     image.change(lambda p: image_preview(p, session.service.settings), image, [preview, note])
-    def _compare(request, img, t, m, f, pre, mo, q, u, n, temp_, p):
+    def _compare(request, img, t, m, pre, mo, q, u, n, temp_, p, *vals):
         opts = dict(max_new_tokens=int(n), temperature=float(temp_), top_p=float(p))
-        try: c = session.compare(t, img, m, f, pre, mo, q, u, opts, access.user(request))
+        try: c = session.compare(t, img, m, chosen_fields(boxes, t, m, vals), pre, mo, q, u, opts, access.user(request))
         except (InputError, ServiceError) as e: raise gr.Error(str(e))
         return c.picture, c.rows, c.answers
-    run.click(with_gradio_request(gr, _compare), [image, task, mode, fields, prefill, model, quant, url, *gen], [pic, table, answers])
+    run.click(with_gradio_request(gr, _compare), [image, task, mode, prefill, model, quant, url, *gen, *inputs], [pic, table, answers])
 
 # %% ../nbs/51_app.ipynb #ae16a4f8
 def mount_app(app, # the API's FastAPI app (`create_app`), whose keys and limits the app shares

@@ -74,6 +74,13 @@ def test_browser_compares_two_configurations(server):
         tab.locator('#compare-run').click()
         expect(tab.locator('#compare-picture img')).to_be_visible(timeout=90_000)
         expect(tab.locator('#compare-table')).to_contain_text('tiny (4bit)', timeout=30_000)
+        # the fields are boxes laid out from the chosen task's description, shown for the modes that use them
+        expect(tab.locator('#compare-spatial-target')).to_be_visible()
+        expect(tab.locator('#compare-ocr-keys')).to_be_hidden()
+        tab.get_by_label('Task').click(); tab.page.get_by_role('option', name='OCR').click()
+        expect(tab.locator('#compare-spatial-target')).to_be_hidden()
+        tab.get_by_label('Mode').click(); tab.page.get_by_role('option', name='key_value').click()
+        expect(tab.locator('#compare-ocr-keys')).to_be_visible()
 
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason='Debian chromium is not installed')
 def test_app_users_share_their_keys_rate_limit(tmp_path):
