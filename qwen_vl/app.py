@@ -17,7 +17,7 @@ from .session import TaskSession
 from .tasks.base import image_visual
 
 # %% auto #0
-__all__ = ['media_item', 'history_to_messages', 'chat_stream', 'answer_stream', 'image_preview', 'switch_note', 'apply_settings',
+__all__ = ['media_item', 'history_to_messages', 'answer_stream', 'chat_stream', 'image_preview', 'switch_note', 'apply_settings',
            'build_app', 'shown_for', 'chosen_fields', 'mount_app']
 
 # %% ../nbs/51_app.ipynb #e7aba708
@@ -62,23 +62,6 @@ def history_to_messages(history:list, # Gradio's chat history: `{'role', 'conten
         else: msgs.append({'role': m['role'], 'content': items if m['role'] == 'user' else ''.join(i.get('text', '') for i in items)})
     return msgs
 
-# %% ../nbs/51_app.ipynb #955ddc7d
-def chat_stream(service:InferenceService, # the service that answers
-                message:dict|str, # the chat box's value (`{'text', 'files'}`) or plain text
-                history:list, # the conversation so far, in Gradio's messages format
-                system:str='', # a custom system prompt; '': the model's default
-                max_new_tokens:int=512, # most tokens the answer may have
-                temperature:float=0.0, # sampling temperature; 0: greedy
-                top_p:float=1.0, # nucleus sampling's probability mass
-                user:UiUser|None=None, # who asks (`UiAccess.user`); None: a direct call
-                session:TaskSession|None=None, # where Stop finds the answer (`TaskSession.holding`); None: no Stop
-                key=None): # the answer's key in `session` (one per browser's chat)
-    "Yield the chat history as the answer streams in."
-    message = {'text': message} if isinstance(message, str) else (message or {})
-    history = list(history or []) + [{'role': 'user', 'content': {'path': f}} for f in message.get('files') or []]
-    if message.get('text'): history.append({'role': 'user', 'content': message['text']})
-    yield from answer_stream(service, history, system, max_new_tokens, temperature, top_p, user, session, key)
-
 # %% ../nbs/51_app.ipynb #bfbadc66
 def answer_stream(service:InferenceService, # the service that answers
                   history:list, # the conversation to answer, in Gradio's messages format, ending with the user's turn
@@ -110,6 +93,20 @@ def answer_stream(service:InferenceService, # the service that answers
         except (InputError, ServiceError) as e:
             rec.status = getattr(e, 'status', 400)
             history[-1]['content'] = f'⚠️ {e}'; yield history
+
+# %% ../nbs/51_app.ipynb #955ddc7d
+def chat_stream(service:InferenceService, # the service that answers
+                message:dict|str, # the chat box's value (`{'text', 'files'}`) or plain text
+                history:list, # the conversation so far, in Gradio's messages format
+                system:str='', max_new_tokens:int=512, temperature:float=0.0, top_p:float=1.0, # nucleus sampling's probability mass
+                user:UiUser|None=None, session:TaskSession|None=None, key=None): # the answer's key in `session` (one per browser's chat)
+    "Yield the chat history as the answer streams in; the other parameters are `answer_stream`'s."
+    message = {'text': message} if isinstance(message, str) else (message or {})
+    history = list(history or []) + [{'role': 'user', 'content': {'path': f}} for f in message.get('files') or []]
+    if message.get('text'): history.append({'role': 'user', 'content': message['text']})
+    yield from answer_stream(service, history, system, max_new_tokens, temperature, top_p, user, session, key)
+
+chat_stream.__delwrap__ = answer_stream  # `docments` (and the docs) read the shared parameters' comments there
 
 # %% ../nbs/51_app.ipynb #f4ac89a0
 def image_preview(path:str|list|None, # the uploaded file, or files

@@ -77,9 +77,9 @@ def test_browser_compares_two_configurations(server):
         # the fields are boxes laid out from the chosen task's description, shown for the modes that use them
         expect(tab.locator('#compare-spatial-target')).to_be_visible()
         expect(tab.locator('#compare-ocr-keys')).to_be_hidden()
-        tab.get_by_label('Task').click(); tab.page.get_by_role('option', name='OCR').click()
+        tab.get_by_role('combobox', name='Task').click(); tab.page.get_by_role('option', name='OCR').click()
         expect(tab.locator('#compare-spatial-target')).to_be_hidden()
-        tab.get_by_label('Mode').click(); tab.page.get_by_role('option', name='key_value').click()
+        tab.get_by_role('combobox', name='Mode').click(); tab.page.get_by_role('option', name='key_value').click()
         expect(tab.locator('#compare-ocr-keys')).to_be_visible()
 
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason='Debian chromium is not installed')
