@@ -6,14 +6,14 @@ Docs: https://qwen-vl.github.io/qwen_vl/cli.html.md"""
 
 # %% ../nbs/53_cli.ipynb #03128575
 from __future__ import annotations
-import argparse, json, sys, threading, time
+import argparse, dataclasses, json, logging, sys, threading, time
 from pathlib import Path
 from .errors import InputError, ServiceError
 from .grid import MAX_PIXELS, MIN_PIXELS
 
 # %% auto #0
 __all__ = ['cmd_doctor', 'cmd_make_tiny', 'cmd_run', 'cmd_parse', 'cmd_tasks', 'cmd_serve', 'cmd_bench', 'cmd_hash_key',
-           'build_parser', 'exit_code', 'main']
+           'cmd_make_dataset', 'cmd_batch', 'cmd_eval', 'build_parser', 'exit_code', 'main']
 
 # %% ../nbs/53_cli.ipynb #2b3df7a7
 def _settings(a):
@@ -199,6 +199,59 @@ def cmd_hash_key(a) -> int:
     print(hash_key(key), flush=True)
     return 0
 
+# %% ../nbs/53_cli.ipynb #0fa106c8
+def cmd_make_dataset(a) -> int:
+    "Write a synthetic labelled dataset; print where."
+    from qwen_vl.synthetic import make_dataset
+    p = make_dataset(a.kind, a.n, a.seed, a.out)
+    _print_json(dict(dataset=str(p), kind=a.kind, records=a.n, seed=a.seed))
+    return 0
+
+# %% ../nbs/53_cli.ipynb #0f77174f
+def cmd_batch(a) -> int:
+    "Run a task over every record of a dataset through the service; the summary on stderr (and `--json` on stdout)."
+    from qwen_vl.batch import batch
+    from qwen_vl.config import setup_logging
+    from qwen_vl.datasets import read_dataset
+    from qwen_vl.loader import resolve_source
+    from qwen_vl.service import InferenceService
+    data, s = read_dataset(a.data), _settings(a)  # a missing dataset is said before any model loads
+    setup_logging(s)
+    for name in ('qwen_vl.engine', 'qwen_vl.service', 'qwen_vl.remote'): logging.getLogger(name).setLevel(logging.WARNING)  # a line per item: the bar and the results file say it
+    if s.backend == 'local': resolve_source(s.model_id, s.cache_dir)
+    opts = {k: v for k, v in dict(max_new_tokens=a.max_new_tokens, temperature=a.temperature).items() if v is not None}
+    summary = batch(data, InferenceService(s).start(background=False), a.out, task=a.task, mode=a.mode, fields=_fields(a.set),
+                    options=opts or None, prefill=a.prefill, draw=a.draw, workers=a.workers, progress=not a.quiet)
+    print(summary, file=sys.stderr, flush=True)
+    if a.json: _print_json(dataclasses.asdict(summary))
+    return 130 if summary.interrupted else 0
+
+# %% ../nbs/53_cli.ipynb #50ebed88
+def cmd_eval(a) -> int:
+    "Score a batch run against its dataset's labels, or compare two runs (`--compare A B`)."
+    from qwen_vl.evaluate import compare_runs, evaluate
+    runs = a.compare or ([a.results] if a.results else [])
+    if len(runs) != (2 if a.compare else 1): raise InputError('give one results file, or --compare A B (and not both)')
+    data = a.data or _dataset_of(runs[0])
+    if a.compare:
+        c = compare_runs(*runs, data)
+        if a.json: _print_json(c.to_dict())
+        else: print(c.table(), flush=True)
+        return 0
+    ev = evaluate(runs[0], data)
+    if a.json: _print_json(ev.to_dict()); return 0
+    print(ev.table(), flush=True)
+    for r in ev.worst(a.worst): print(f"  {r['id']}: {r['task']} score {r['score']:.3f} ({r['status']})", flush=True)
+    return 0
+
+# %% ../nbs/53_cli.ipynb #3c61b413
+def _dataset_of(results:str) -> str:
+    "The dataset a results file was run on, as its rows name it; `InputError` if they name none."
+    from qwen_vl.batch import read_results
+    names = {r.get('dataset') for r in read_results(results).values()} - {None}
+    if len(names) != 1: raise InputError(f'{results} does not name one dataset its rows were run on; give it with --data')
+    return names.pop()
+
 # %% ../nbs/53_cli.ipynb #9e667c3b
 def _common(sp:argparse.ArgumentParser):
     "The options every command that loads settings takes."
@@ -262,6 +315,28 @@ def _add_serving(sub):
     hk.add_argument('--new', action='store_true', help='make a new random key; prints the key, then its entry')
     hk.set_defaults(func=cmd_hash_key)
 
+# %% ../nbs/53_cli.ipynb #297da6cd
+def _add_datasets(sub):
+    "The `make-dataset`, `batch` and `eval` commands."
+    m = sub.add_parser('make-dataset', help='write a labelled synthetic dataset (shapes, text, screens, video)')
+    m.add_argument('kind', help='shapes | text | screens | video'); m.add_argument('out', help='folder: OUT/KIND.jsonl and OUT/KIND/')
+    m.add_argument('--n', type=int, default=100, help='how many records (default 100)'); m.add_argument('--seed', type=int, default=0)
+    m.set_defaults(func=cmd_make_dataset)
+    b = sub.add_parser('batch', help="run a task over a dataset's records, one results line each; resumable"); _common(b)
+    b.add_argument('data', help='a .jsonl, .csv or .parquet dataset, or a folder of images and videos')
+    b.add_argument('--out', required=True, help='results file: .jsonl, or .parquet'); b.add_argument('--task', help="records' task where they name none")
+    b.add_argument('--mode', help="the task's mode where records name none"); b.add_argument('--set', action='append', default=[], metavar='NAME=VALUE', help='task field for every record (repeatable)')
+    b.add_argument('--prefill', help='text every answer starts with'); b.add_argument('--draw', metavar='DIR', help="save each answer's picture in DIR")
+    b.add_argument('--workers', type=int, help='items in flight (default: as many as the service decodes together)')
+    b.add_argument('--max-new-tokens', type=int); b.add_argument('--temperature', type=float)
+    b.add_argument('--quiet', action='store_true', help='no progress bar'); b.add_argument('--json', action='store_true', help='print the summary as JSON')
+    b.set_defaults(func=cmd_batch)
+    e = sub.add_parser('eval', help="score a batch run against its dataset's labels, or compare two runs")
+    e.add_argument('results', nargs='?', help='the results file a batch run wrote'); e.add_argument('--compare', nargs=2, metavar=('A', 'B'), help='two results files')
+    e.add_argument('--data', help='the dataset (default: the one the results name)'); e.add_argument('--worst', type=int, default=5, help='items to list, worst first')
+    e.add_argument('--json', action='store_true', help='print the scores as JSON')
+    e.set_defaults(func=cmd_eval)
+
 # %% ../nbs/53_cli.ipynb #f11f90b2
 def build_parser() -> argparse.ArgumentParser:
     "The `qwen-vl` argument parser."
@@ -274,7 +349,7 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser('make-tiny', help='build the tiny random-weight Qwen2.5-VL checkpoint')
     t.add_argument('path', help='folder to write'); t.add_argument('--seed', type=int, default=0)
     t.set_defaults(func=cmd_make_tiny)
-    _add_run(sub); _add_parse(sub); _add_serving(sub)
+    _add_run(sub); _add_parse(sub); _add_serving(sub); _add_datasets(sub)
     return p
 
 # %% ../nbs/53_cli.ipynb #d878263f

@@ -1,0 +1,66 @@
+"The dataset commands as a user runs them: `make-dataset`, `batch` (interrupted and resumed), `eval` and `eval --compare`."
+import json, os, signal, subprocess, time
+from pathlib import Path
+import pytest
+from test_cli import EXE, qwen_vl
+
+SMALL = {'QWEN_MAX_PIXELS': str(128 * 28 * 28), 'QWEN_MAX_NEW_TOKENS': '8'}  # quick on the CPU; coordinates still mapped
+
+def lines(p:Path) -> list[dict]: return [json.loads(l) for l in p.read_text().splitlines() if l.strip()]
+
+@pytest.fixture(scope='module')
+def shapes(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp('data')
+    p = qwen_vl('make-dataset', 'shapes', '--n', '12', '--seed', '3', str(d))
+    assert p.returncode == 0, p.stderr
+    return d/'shapes.jsonl'
+
+def test_make_dataset_is_deterministic_and_labelled(shapes, tmp_path):
+    assert qwen_vl('make-dataset', 'shapes', '--n', '12', '--seed', '3', str(tmp_path)).returncode == 0
+    again = tmp_path/'shapes.jsonl'
+    assert again.read_bytes() == shapes.read_bytes()
+    recs = lines(shapes)
+    assert len(recs) == 12 and all(r['labels']['boxes'] and r['task'] == 'spatial' for r in recs)
+    for r in recs: assert (tmp_path/r['image']).read_bytes() == (shapes.parent/r['image']).read_bytes()
+
+def test_bad_requests_are_refused_clearly(tmp_path):
+    p = qwen_vl('make-dataset', 'clouds', '--n', '3', str(tmp_path))
+    assert p.returncode == 2 and "unknown kind 'clouds'; allowed: shapes" in p.stderr and 'Traceback' not in p.stderr
+    p = qwen_vl('batch', str(tmp_path/'missing.jsonl'), '--task', 'spatial', '--out', str(tmp_path/'r.jsonl'), '--model', 'tiny')
+    assert p.returncode == 2 and 'no dataset at' in p.stderr and 'Traceback' not in p.stderr
+    p = qwen_vl('eval', str(tmp_path/'nothing.jsonl'))
+    assert p.returncode == 2 and 'no results' in p.stderr and 'Traceback' not in p.stderr
+
+def test_batch_interrupted_then_resumed_then_scored(shapes, tmp_path):
+    out = tmp_path/'r.jsonl'
+    args = [EXE, 'batch', str(shapes), '--task', 'spatial', '--out', str(out), '--model', 'tiny', '--workers', '1']
+    env = dict(os.environ, HF_HUB_OFFLINE='1', **SMALL)
+    p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    t0 = time.time()
+    while not (out.is_file() and out.read_text().count('\n') >= 2):
+        assert p.poll() is None, p.communicate()
+        assert time.time() - t0 < 300, 'no results line after 300 s'
+        time.sleep(0.1)
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 130, err
+    first = lines(out)
+    assert 2 <= len(first) < 12 and len({r['id'] for r in first}) == len(first), err  # whole lines only, each id once
+    assert 'interrupted' in err.lower()
+    p = subprocess.run(args, capture_output=True, text=True, env=env, timeout=600)
+    assert p.returncode == 0, p.stderr
+    rows = lines(out)
+    assert sorted(r['id'] for r in rows) == sorted(json.loads(l)['id'] for l in shapes.read_text().splitlines())
+    assert rows[:len(first)] == first  # what was done stays; the rest is added
+    assert 'skipped' in p.stderr and all(set(r) >= {'id', 'ok', 'data', 'seconds'} for r in rows)
+    ev = qwen_vl('eval', str(out), '--json')
+    assert ev.returncode == 0, ev.stderr
+    scores = json.loads(ev.stdout)
+    assert scores['metrics']['all']['items'] == 12
+    table = qwen_vl('eval', str(out))
+    assert table.returncode == 0 and 'spatial' in table.stdout
+    other = tmp_path/'r2.jsonl'
+    p = qwen_vl('batch', str(shapes), '--task', 'spatial', '--out', str(other), '--model', 'tiny', '--prefill', '```json\n[{"bbox_2d": [0, 0, 50, 50], "label": "x"}]\n```', env=SMALL)
+    assert p.returncode == 0, p.stderr
+    cmp = qwen_vl('eval', '--compare', str(out), str(other))
+    assert cmp.returncode == 0 and 'r2' in cmp.stdout, cmp.stderr
