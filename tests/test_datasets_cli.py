@@ -2,6 +2,7 @@
 import json, os, signal, subprocess, time
 from pathlib import Path
 import pytest
+from qwen_vl.grid import FACTOR, MIN_PIXELS, smart_resize
 from test_cli import EXE, qwen_vl
 
 SMALL = {'QWEN_MAX_PIXELS': str(128 * 28 * 28), 'QWEN_MAX_NEW_TOKENS': '8'}  # quick on the CPU; coordinates still mapped
@@ -64,3 +65,27 @@ def test_batch_interrupted_then_resumed_then_scored(shapes, tmp_path):
     assert p.returncode == 0, p.stderr
     cmp = qwen_vl('eval', '--compare', str(out), str(other))
     assert cmp.returncode == 0 and 'r2' in cmp.stdout, cmp.stderr
+
+def test_batch_through_the_remote_backend(shapes, tmp_path):
+    "The same run through the remote engine, a client of a second `qwen-vl serve`: every row answered, boxes in the original image's pixels, scored."
+    from conftest import serve_tiny
+    local, remote = tmp_path/'local.jsonl', tmp_path/'remote.jsonl'
+    box = ['--prefill', '```json\n[{"bbox_2d": [0, 0, 56, 28], "label": "x"}]\n```']  # a box in the model's input pixels, whatever it decodes after
+    p = qwen_vl('batch', str(shapes), '--task', 'spatial', '--model', 'tiny', '--out', str(local), '--quiet', *box, env=SMALL)
+    assert p.returncode == 0, p.stderr
+    with serve_tiny(env=SMALL, log=tmp_path/'serve.log') as (url, _):
+        p = qwen_vl('batch', str(shapes), '--task', 'spatial', '--backend', 'remote', '--remote-url', url + '/v1', '--out', str(remote),
+                    '--quiet', '--json', *box, env=SMALL)
+    assert p.returncode == 0, p.stderr
+    summary, rows, recs = json.loads(p.stdout), lines(remote), lines(shapes)
+    assert summary['done'] == 12 and summary['failed'] == 0, summary
+    by_id = {r['id']: r for r in lines(local)}
+    assert sorted(r['id'] for r in rows) == sorted(r['id'] for r in recs) and all(r['ok'] for r in rows)
+    for r in rows:  # the remote engine decodes the same pixels with the same greedy tiny model: the same answer, mapped the same
+        assert r['image_size'] == by_id[r['id']]['image_size'] and r['data'] == by_id[r['id']]['data'], r['id']
+        (b, *_), (w, h) = r['data']['boxes'], r['image_size']
+        H, W = smart_resize(h, w, FACTOR, MIN_PIXELS, int(SMALL['QWEN_MAX_PIXELS']))
+        assert b['input_bbox'] == [0, 0, 56, 28] and b['bbox'] == pytest.approx([0, 0, 56 * w / W, 28 * h / H], abs=1)  # in the original's pixels
+        assert r['prompt_tokens'] > 0 and r['completion_tokens'] > 0
+    ev = qwen_vl('eval', str(remote), '--json')
+    assert ev.returncode == 0 and json.loads(ev.stdout)['metrics']['all']['items'] == 12, ev.stderr
