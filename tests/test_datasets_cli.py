@@ -2,6 +2,7 @@
 import json, os, signal, subprocess, time
 from pathlib import Path
 import pytest
+from PIL import Image
 from qwen_vl.grid import FACTOR, MIN_PIXELS, smart_resize
 from test_cli import EXE, qwen_vl
 
@@ -71,8 +72,11 @@ def test_batch_through_the_remote_backend(shapes, tmp_path):
     from conftest import serve_tiny
     local, remote = tmp_path/'local.jsonl', tmp_path/'remote.jsonl'
     box = ['--prefill', '```json\n[{"bbox_2d": [0, 0, 56, 28], "label": "x"}]\n```']  # a box in the model's input pixels, whatever it decodes after
-    p = qwen_vl('batch', str(shapes), '--task', 'spatial', '--model', 'tiny', '--out', str(local), '--quiet', *box, env=SMALL)
+    p = qwen_vl('batch', str(shapes), '--task', 'spatial', '--model', 'tiny', '--out', str(local), '--quiet', '--draw', str(tmp_path/'pics'), *box, env=SMALL)
     assert p.returncode == 0, p.stderr
+    pics = sorted((tmp_path/'pics').iterdir())  # --draw: each answer's picture, named by its record's id
+    assert [q.name for q in pics] == sorted(r['id'] + '.png' for r in lines(shapes))
+    with Image.open(pics[0]) as im: assert im.format == 'PNG' and im.width >= 200
     with serve_tiny(env=SMALL, log=tmp_path/'serve.log') as (url, _):
         p = qwen_vl('batch', str(shapes), '--task', 'spatial', '--backend', 'remote', '--remote-url', url + '/v1', '--out', str(remote),
                     '--quiet', '--json', *box, env=SMALL)
