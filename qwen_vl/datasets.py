@@ -11,12 +11,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from PIL import Image
 from .errors import InputError
+from .inputs import probe_video
 
 # %% auto #0
 __all__ = ['MEDIA_SUFFIXES', 'VIDEO_SUFFIXES', 'Strict', 'BoxLabel', 'PointLabel', 'TextLine', 'EventLabel', 'ActionLabel',
            'Labels', 'Record', 'is_url', 'resolve_media', 'media', 'Problem', 'Dataset', 'explain', 'numbered_records',
-           'records_from', 'jsonl_rows', 'table_row', 'table_rows', 'folder_rows', 'read_dataset', 'write_records']
+           'records_from', 'jsonl_rows', 'table_row', 'table_rows', 'folder_rows', 'read_dataset', 'write_records',
+           'media_size', 'label_coords', 'outside', 'coords_text', 'check_labels']
 
 # %% ../nbs/46_datasets.ipynb #1c50cdb8
 class Strict(BaseModel):
@@ -146,6 +149,7 @@ class Dataset:
     base: Path|None = None # the folder paths are relative to (the file's)
     problems: list[Problem] = field(default_factory=list) # the bad records
     source: str = '' # where it was read from
+    lines: dict[str, int] = field(default_factory=dict) # each good record's line in the file, by id
 
     def __len__(self): return len(self.records)
     def __iter__(self): return iter(self.records)
@@ -173,7 +177,7 @@ def numbered_records(rows:Iterable[tuple[int, dict|Problem]], # (line, row) pair
         try: rec = Record.model_validate(row)
         except ValidationError as e: out.problems.append(Problem(line, explain(e))); continue
         if rec.id in seen: out.problems.append(Problem(line, f'id {rec.id!r} is used by an earlier record; ids must be unique')); continue
-        seen.add(rec.id); out.records.append(rec)
+        seen.add(rec.id); out.records.append(rec); out.lines[rec.id] = line
     return out
 
 # %% ../nbs/46_datasets.ipynb #fecd4edc
@@ -248,3 +252,52 @@ def write_records(records:Iterable[Record], # the records to write
     with open(p, 'w', encoding='utf-8') as f:
         for r in records: f.write(r.model_dump_json(exclude_none=True, exclude_defaults=True) + '\n')
     return p
+
+# %% ../nbs/46_datasets.ipynb #4ed4eca3
+def media_size(path:str, # an image or video file
+               video:bool=False, # a video: the size of its frames
+              ) -> tuple[int, int]|None: # (width, height); None if it cannot be read
+    "An image's size as shown (EXIF rotation applied), from its header alone; or a video's frames' size."
+    try:
+        if video: v = probe_video(path); return v['width'], v['height']
+        with Image.open(path) as img:
+            w, h = img.size
+            return (h, w) if img.getexif().get(0x0112) in (5, 6, 7, 8) else (w, h)
+    except (OSError, InputError, Image.DecompressionBombError): return None
+
+# %% ../nbs/46_datasets.ipynb #36dd414b
+def label_coords(labels:Labels, # a record's labels
+                ) -> list[tuple[str, list[float]]]: # (its place in the labels, the box or point)
+    "Every box and point a record's labels hold, each named by its place (`boxes.0`, `actions.1.point`)."
+    out = [(f'boxes.{i}', b.bbox) for i, b in enumerate(labels.boxes)] + [(f'points.{i}', p.point) for i, p in enumerate(labels.points)]
+    out += [(f'lines.{i}', x.bbox) for i, x in enumerate(labels.lines) if x.bbox]
+    for i, a in enumerate(labels.actions): out += [(f'actions.{i}.{k}', v) for k, v in (('point', a.point), ('box', a.box)) if v]
+    return out
+
+def outside(xy:list[float], # a box [x1, y1, x2, y2] or a point [x, y]
+            size:tuple[int, int], # the image's (width, height)
+            tolerance:float=1, # pixels a coordinate may pass an edge by
+           ) -> bool:
+    "Whether a box or point reaches outside `[0, w] × [0, h]` by more than `tolerance`."
+    xs, ys = xy[0::2], xy[1::2]
+    return min(xs + ys) < -tolerance or max(xs) > size[0] + tolerance or max(ys) > size[1] + tolerance
+
+# %% ../nbs/46_datasets.ipynb #d09e18ff
+def coords_text(xy:list[float]) -> str:
+    "A box or point as a message shows it: `[10, 10, 120.5, 60]`."
+    return '[' + ', '.join(f'{v:g}' for v in xy) + ']'
+
+def check_labels(data:Dataset, # a dataset, as `read_dataset` or `records_from` gives it
+                 tolerance:float=1, # pixels a label may pass its image's edge by
+                ) -> list[Problem]:
+    "A `Problem` for each labelled box or point outside its record's image, by the record's line; unreadable media and URLs are skipped."
+    out = []
+    for n, rec in enumerate(data.records, 1):
+        if rec.labels is None or not (coords := label_coords(rec.labels)): continue
+        images, videos = data.media(rec)
+        sizes = [None if is_url(p) else media_size(p, not images) for p in images or videos]
+        if not sizes or None in sizes: continue
+        w, h = max(s[0] for s in sizes), max(s[1] for s in sizes)
+        out += [Problem(data.lines.get(rec.id, n), f"record {rec.id!r}: labels.{name} {coords_text(xy)} lies outside its image, "
+                        f"{w}x{h} pixels (labels are in the original image's pixels)") for name, xy in coords if outside(xy, (w, h), tolerance)]
+    return out

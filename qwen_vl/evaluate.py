@@ -1,4 +1,4 @@
-"""Score a batch run's answers against a dataset's labels: per task the field's standard metrics — IoU accuracy and COCO mAP for boxes, CER and WER for text, ANLS for answers, temporal IoU for video, step accuracy for agents — per item the score that explains it, and two runs compared item by item.
+"""Score a batch run's answers against a dataset's labels: per task the field's standard metrics — IoU accuracy and COCO mAP for boxes, CER and WER for text, ANLS for answers, temporal IoU for video, step accuracy for agents — per item the score that explains it, two runs compared item by item, and the plots written as PNGs.
 
 Docs: https://qwen-vl.github.io/qwen_vl/evaluate.html.md"""
 
@@ -6,323 +6,23 @@ Docs: https://qwen-vl.github.io/qwen_vl/evaluate.html.md"""
 
 # %% ../nbs/51_evaluate.ipynb #7434adcf
 from __future__ import annotations
-import json, math, unicodedata
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from fastcore.basics import patch
-from rapidfuzz.distance import Levenshtein
-from .datasets import ActionLabel, Dataset, Labels, Record, read_dataset
+from PIL import Image
+from .errors import InputError
+from .inputs import load_image
+from .parsers import Box
+from .datasets import Dataset, Labels, Record, check_labels, read_dataset
+from .scores import answer_text, average, coco_map, corpus_text_scores, kind_scores, label_kinds, main_score, point_radius, reference_text
+from .visualize import draw_boxes, save_picture
 
 # %% auto #0
-__all__ = ['IOU_HIT', 'ANLS_THRESHOLD', 'ACTION_ALIASES', 'KINDS', 'MODE_KIND', 'MAIN', 'RIGHT', 'average', 'box_iou',
-           'box_scores', 'coco_map', 'in_box', 'point_radius', 'hits', 'point_scores', 'count_scores', 'norm_space',
-           'text_scores', 'corpus_text_scores', 'same_line', 'line_scores', 'as_text', 'field_scores', 'norm_answer',
-           'anls', 'answer_scores', 'interval_iou', 'event_scores', 'action_name', 'action_text', 'same_text',
-           'action_scores', 'label_kinds', 'reference_text', 'answer_text', 'kind_scores', 'main_score', 'answer_data',
-           'task_mode', 'score_record', 'result_rows', 'group_metrics', 'corpus_metrics', 'Evaluation', 'group_name',
-           'evaluate', 'number', 'Comparison', 'compare_runs', 'plot']
-
-# %% ../nbs/51_evaluate.ipynb #7c90092b
-def average(xs, # numbers (or bools), any iterable
-           ) -> float:
-    "The mean of `xs` (0 when there are none)."
-    xs = list(xs)
-    return sum(xs) / len(xs) if xs else 0.0
-
-def box_iou(a:list, # a box [x1, y1, x2, y2]
-            b:list, # another box, in the same pixels
-           ) -> float:
-    "Intersection over union of two boxes (0 when they do not overlap, or both are empty)."
-    inter = max(min(a[2], b[2]) - max(a[0], b[0]), 0) * max(min(a[3], b[3]) - max(a[1], b[1]), 0)
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-# %% ../nbs/51_evaluate.ipynb #3d73aabf
-IOU_HIT = 0.5 # the IoU a predicted box needs to hit a labelled one (RefCOCO's Acc@0.5, text spotting)
-
-def box_scores(labelled:list[list], # the labelled boxes, [x1, y1, x2, y2] each
-               predicted:list[list], # the predicted boxes, in the model's order
-              ) -> dict:
-    "Acc@0.5 of the first predicted box, its IoU, and the mean over labelled boxes of each one's best IoU."
-    first = max((box_iou(l, predicted[0]) for l in labelled), default=0.0) if predicted else 0.0
-    best = [max((box_iou(l, p) for p in predicted), default=0.0) for l in labelled]
-    return {'acc@0.5': float(first >= IOU_HIT), 'iou': first, 'mean_iou': average(best)}
-
-# %% ../nbs/51_evaluate.ipynb #0d6d2c85
-def coco_map(pairs:list[tuple[list, list]], # per image: (labelled boxes, predicted boxes), each box a dict with `bbox` [x1, y1, x2, y2] and `label`
-             classes:bool=True, # match boxes by label (casefolded); False: every box is of one class
-            ) -> dict:
-    "COCO mAP (IoU 0.5:0.95) and mAP@0.5 with faster-coco-eval, every predicted box scored 1.0; {} without labelled boxes."
-    from faster_coco_eval import COCO, COCOeval_faster
-    cats = {}
-    def cat(b): return cats.setdefault(str(b.get('label') or '').casefold().strip() if classes else '', len(cats) + 1)
-    def xywh(b): return [b[0], b[1], b[2] - b[0], b[3] - b[1]]
-    anns, dets = [], []
-    for i, (labelled, predicted) in enumerate(pairs, 1):
-        for b in labelled:
-            x = xywh(b['bbox'])
-            anns.append({'id': len(anns) + 1, 'image_id': i, 'category_id': cat(b), 'bbox': x, 'area': x[2] * x[3], 'iscrowd': 0})
-        dets += [{'image_id': i, 'category_id': cat(b), 'bbox': xywh(b['bbox']), 'score': 1.0} for b in predicted]
-    if not anns: return {}
-    gt = COCO({'images': [{'id': i} for i in range(1, len(pairs) + 1)], 'annotations': anns,
-               'categories': [{'id': v, 'name': k or 'object'} for k, v in cats.items()]})
-    ev = COCOeval_faster(gt, gt.loadRes(dets), 'bbox', print_function=lambda *a, **k: None)
-    ev.evaluate(); ev.accumulate(); ev.summarize()
-    return {'mAP': max(float(ev.stats[0]), 0.0), 'mAP@0.5': max(float(ev.stats[1]), 0.0)}
-
-# %% ../nbs/51_evaluate.ipynb #b5b958cb
-def in_box(p:list, # a point [x, y]
-           b:list, # a box [x1, y1, x2, y2]; its edges count as inside
-          ) -> bool:
-    "Whether point `p` lies in box `b`."
-    return b[0] <= p[0] <= b[2] and b[1] <= p[1] <= b[3]
-
-def point_radius(size:list|None, # the image's [width, height], if known
-                ) -> float:
-    "How near, in pixels, a predicted point must be to a labelled point: 3% of the image's diagonal, or 25 when unknown."
-    return 0.03 * math.hypot(*size) if isinstance(size, (list, tuple)) and len(size) == 2 else 25.0
-
-def hits(p:list, # a point [x, y]
-         target:list, # a box [x1, y1, x2, y2] or a point [x, y]
-         radius:float, # how near a point must be to a point target
-        ) -> bool:
-    "Whether `p` is on `target`: inside the box, or within `radius` of the point."
-    return in_box(p, target) if len(target) == 4 else math.dist(p, target) <= radius
-
-# %% ../nbs/51_evaluate.ipynb #afe59d9a
-def point_scores(targets:list[list], # labelled boxes [x1, y1, x2, y2] and points [x, y]
-                 predicted:list[list], # the predicted points, in the model's order
-                 radius:float, # how near a point must be to a labelled point (`point_radius`)
-                ) -> dict:
-    "Whether the first point hits a target, and the shares of targets hit and of points on a target."
-    on = lambda p: any(hits(p, t, radius) for t in targets)
-    return {'point_acc': float(bool(predicted) and on(predicted[0])),
-            'point_recall': average(any(hits(p, t, radius) for p in predicted) for t in targets),
-            'point_precision': average(on(p) for p in predicted)}
-
-# %% ../nbs/51_evaluate.ipynb #e30bead9
-def count_scores(true:int, # how many there are
-                 predicted:int|None, # the count the answer gives (None: none)
-                ) -> dict:
-    "Exact and within-one accuracy, and the absolute error, of a count."
-    err = abs((predicted or 0) - true)
-    ok = predicted is not None
-    return {'count_exact': float(ok and err == 0), 'count_within1': float(ok and err <= 1), 'count_error': float(err),
-            'count': true, 'predicted_count': predicted}
-
-# %% ../nbs/51_evaluate.ipynb #1b7be0ff
-def norm_space(s:str|None, # a text
-              ) -> str:
-    "`s` with each run of whitespace one space, and none at the ends."
-    return ' '.join((s or '').split())
-
-def text_scores(reference:str, # the labelled text
-                hypothesis:str, # the answer's text
-               ) -> dict:
-    "CER and WER (jiwer) of one text, whitespace normalised; against an empty reference, 0 if the answer is empty too, else 1."
-    import jiwer
-    r, h = norm_space(reference), norm_space(hypothesis)
-    if not r: return {'cer': float(bool(h)), 'wer': float(bool(h))}
-    return {'cer': float(jiwer.cer(r, h)), 'wer': float(jiwer.wer(r, h))}
-
-def corpus_text_scores(pairs:list[tuple[str, str]], # (reference, hypothesis) per item
-                      ) -> dict:
-    "CER and WER over many texts together: all edits over all the references' characters (words); {} without reference text."
-    import jiwer
-    pairs = [(norm_space(r), norm_space(h)) for r, h in pairs]
-    if not any(r for r, _ in pairs): return {}
-    refs, hyps = zip(*pairs)
-    return {'cer': float(jiwer.cer(list(refs), list(hyps))), 'wer': float(jiwer.wer(list(refs), list(hyps)))}
-
-# %% ../nbs/51_evaluate.ipynb #19a4533e
-def same_line(a:str|None, # a line's text
-              b:str|None, # another line's text
-             ) -> bool:
-    "Whether two lines read the same, whitespace normalised and case aside."
-    return norm_space(a).casefold() == norm_space(b).casefold()
-
-def line_scores(labelled:list[dict], # the labelled lines: `text` and `bbox` [x1, y1, x2, y2]
-                predicted:list[dict], # the answer's lines: `text` and `bbox`
-               ) -> dict:
-    "Precision, recall and F1 of spotted lines: box IoU ≥ 0.5 and the same text, each line matched once."
-    pairs = sorted(((box_iou(l['bbox'], p['bbox']), i, j) for i, l in enumerate(labelled) for j, p in enumerate(predicted)
-                    if l.get('bbox') and p.get('bbox') and same_line(l.get('text'), p.get('text'))), reverse=True)
-    done_l, done_p = set(), set()
-    for iou, i, j in pairs:
-        if iou >= IOU_HIT and i not in done_l and j not in done_p: done_l.add(i); done_p.add(j)
-    p, r = len(done_p) / len(predicted) if predicted else 0.0, len(done_l) / len(labelled) if labelled else 0.0
-    return {'line_precision': p, 'line_recall': r, 'line_f1': 2 * p * r / (p + r) if p + r else 0.0}
-
-# %% ../nbs/51_evaluate.ipynb #93734a8d
-def as_text(v, # a value an answer gives: text, a number, a list...
-           ) -> str:
-    "A value as text: a string as it is, anything else as JSON."
-    return v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)
-
-def field_scores(labelled:dict[str, str], # key → the right value
-                 predicted:dict|None, # key → the value the answer gives
-                ) -> dict:
-    "Mean exact match and edit similarity over the labelled keys, and each key's exact match (`exact[key]`)."
-    got = {str(k).casefold().strip(): norm_space(as_text(v)) for k, v in (predicted or {}).items()}
-    exact, similar = {}, {}
-    for k, v in labelled.items():
-        g, v = got.get(k.casefold().strip()), norm_space(v)
-        exact[k] = float(g == v)
-        similar[k] = Levenshtein.normalized_similarity(v, g) if g is not None else 0.0
-    return {'field_exact': average(exact.values()), 'field_similarity': average(similar.values()),
-            **{f'exact[{k}]': x for k, x in exact.items()}}
-
-# %% ../nbs/51_evaluate.ipynb #11f68e46
-def norm_answer(s:str|None, # an answer
-               ) -> str:
-    "`s` casefolded, punctuation removed, whitespace collapsed: how answers are compared for exact match."
-    return ' '.join(''.join(c for c in (s or '').casefold() if not unicodedata.category(c).startswith('P')).split())
-
-ANLS_THRESHOLD = 0.5 # DocVQA's τ: at this normalized distance or more, an answer scores 0
-
-def anls(answer:str, # the labelled answer
-         prediction:str, # the model's answer
-        ) -> float:
-    "DocVQA's ANLS for one answer: 1 − normalized Levenshtein distance (lowercased, whitespace collapsed), 0 at 0.5 or more."
-    a, p = (' '.join((s or '').lower().split()) for s in (answer, prediction))
-    d = Levenshtein.normalized_distance(a, p)
-    return 1 - d if d < ANLS_THRESHOLD else 0.0
-
-# %% ../nbs/51_evaluate.ipynb #d28ccc26
-def answer_scores(answer:str, # the labelled answer
-                  prediction:str, # the model's answer
-                 ) -> dict:
-    "Exact match (normalised), ANLS, whether the answer contains the label, and both texts (shortened)."
-    a, p = norm_answer(answer), norm_answer(prediction)
-    return {'exact': float(a == p), 'anls': anls(answer, prediction), 'contains': float(bool(a) and f' {a} ' in f' {p} '),
-            'answer': answer[:80], 'prediction': (prediction or '')[:80]}
-
-# %% ../nbs/51_evaluate.ipynb #18a5fd2e
-def interval_iou(a:tuple, # a span (start, end), seconds
-                 b:tuple, # another span
-                ) -> float:
-    "Temporal IoU of two spans (two equal instants: 1)."
-    inter = max(min(a[1], b[1]) - max(a[0], b[0]), 0)
-    union = (a[1] - a[0]) + (b[1] - b[0]) - inter
-    return inter / union if union > 0 else float(tuple(a) == tuple(b))
-
-def event_scores(labelled:list[tuple], # the labelled spans (start, end), seconds
-                 predicted:list[tuple], # the predicted spans, in the model's order
-                 first_only:bool=False, # only the first predicted span counts (one moment asked for)
-                ) -> dict:
-    "The mean of each labelled span's best tIoU, and the shares at tIoU ≥ 0.3 and ≥ 0.5."
-    spans = predicted[:1] if first_only else predicted
-    best = [max((interval_iou(l, p) for p in spans), default=0.0) for l in labelled]
-    return {'tiou': average(best), 'R@0.3': average(b >= 0.3 for b in best), 'R@0.5': average(b >= 0.5 for b in best)}
-
-# %% ../nbs/51_evaluate.ipynb #175aebdd
-ACTION_ALIASES = {'left_click': 'click', 'tap': 'click'} # actions that are the same when scored
-
-def action_name(a:str|None, # an action's name, e.g. 'left_click'
-               ) -> str:
-    "An action's name as scored: casefolded, aliases merged."
-    a = str(a or '').casefold().strip()
-    return ACTION_ALIASES.get(a, a)
-
-def action_text(arguments:dict, # a tool call's arguments
-               ) -> str|None:
-    "What an action types or presses: its `text`, its `keys` joined with `+`, its `button`, or None."
-    keys = arguments.get('keys')
-    return arguments.get('text') or ('+'.join(map(str, keys)) if isinstance(keys, list) else keys) or arguments.get('button')
-
-def same_text(a:str|None, # one text typed or key pressed
-              b:str|None, # another
-             ) -> bool:
-    "Whether two typed texts or key names are the same, whitespace and case aside, `ctrl + c` being `ctrl+c`."
-    n = lambda s: norm_space(s).casefold().replace(' + ', '+')
-    return a is not None and b is not None and n(a) == n(b)
-
-# %% ../nbs/51_evaluate.ipynb #660a17b2
-def action_scores(labelled:list[ActionLabel], # the right actions, in order
-                  predicted:list[dict], # the answer's actions (`AgentAction` as JSON), in order
-                  radius:float, # how near a point must be to a labelled point (`point_radius`)
-                 ) -> dict:
-    "Step by step: the share of actions of the right type, of clicks on the target (when labelled), and of whole matches."
-    types, clicks, whole = [], [], []
-    for i, l in enumerate(labelled):
-        p = predicted[i] if i < len(predicted) else {}
-        typed = action_name(p.get('action')) == action_name(l.action)
-        target = l.box or l.point
-        click = None if target is None else bool(p.get('point')) and hits(p['point'], target, radius)
-        if click is not None: clicks.append(click)
-        text = l.text is None or same_text(action_text(p.get('arguments') or {}), l.text)
-        types.append(typed); whole.append(typed and click is not False and text)
-    return {'action_type': average(types), **({'click': average(clicks)} if clicks else {}), 'action_match': average(whole)}
-
-# %% ../nbs/51_evaluate.ipynb #78a07761
-KINDS = ('boxes', 'points', 'count', 'lines', 'text', 'key_values', 'answer', 'events', 'actions') # the kinds of label scored
-MODE_KIND = {'detect': 'boxes', 'refer': 'boxes', 'point': 'points', 'count': 'count', 'text': 'text', 'spotting': 'lines',
-             'key_value': 'key_values', 'ground': 'events', 'events': 'events', 'act': 'actions'} # the kind each mode is scored on first
-
-def label_kinds(labels:Labels|None, # a record's labels
-                mode:str|None, # the mode its answer was read as
-               ) -> list[str]:
-    "The kinds of label a record can be scored on, the mode's kind first; [] when it has none."
-    if labels is None: return []
-    l = labels
-    kinds = [k for k, has in [
-        ('boxes', l.boxes and mode not in ('point', 'count')), ('points', l.points or (l.boxes and mode == 'point')),
-        ('count', l.count is not None or (mode == 'count' and (l.boxes or l.points))),
-        ('lines', any(x.bbox for x in l.lines) and mode == 'spotting'), ('text', l.text is not None or l.lines),
-        ('key_values', l.key_values), ('answer', l.answer is not None), ('events', l.events), ('actions', l.actions)] if has]
-    first = MODE_KIND.get(mode)
-    return sorted(kinds, key=lambda k: k != first)
-
-# %% ../nbs/51_evaluate.ipynb #913e40f3
-def reference_text(labels:Labels, # a record's labels
-                  ) -> str:
-    "A record's whole text: its `text`, or its lines joined by newlines."
-    return labels.text if labels.text is not None else '\n'.join(x.text for x in labels.lines)
-
-def answer_text(data:dict, # the answer's parsed data
-                text:str|None, # the raw answer
-               ) -> str:
-    "The text of an answer: its parsed `text`, a document's `markdown`, or the raw answer."
-    t = data.get('text')
-    return t if isinstance(t, str) else data.get('markdown') or text or ''
-
-def kind_scores(kind:str, # one of `label_kinds`
-                labels:Labels, # the record's labels
-                data:dict, # the answer's parsed data (empty: no answer)
-                text:str, # the raw answer
-                mode:str|None, # the mode the answer was read as
-                radius:float, # how near a point must be to a labelled point
-               ) -> dict:
-    "The values of one kind of label against an answer."
-    got = lambda k, key, n: [x[key] for x in data.get(k) or [] if isinstance(x, dict) and isinstance(x.get(key), list) and len(x[key]) == n]
-    if kind == 'boxes': return box_scores([b.bbox for b in labels.boxes], got('boxes', 'bbox', 4))
-    if kind == 'points': return point_scores([b.bbox for b in labels.boxes] + [p.point for p in labels.points], got('points', 'point', 2), radius)
-    if kind == 'count':
-        n = data.get('count')
-        return count_scores(labels.count if labels.count is not None else len(labels.boxes or labels.points), n if isinstance(n, int) else None)
-    if kind == 'lines': return line_scores([x.model_dump() for x in labels.lines if x.bbox], [x for x in data.get('lines') or [] if isinstance(x, dict)])
-    if kind == 'text': return text_scores(reference_text(labels), answer_text(data, text))
-    if kind == 'key_values': return field_scores(labels.key_values, data.get('fields'))
-    if kind == 'answer': return answer_scores(labels.answer, answer_text(data, text))
-    if kind == 'events':
-        spans = [(e['start'], e['end']) for e in data.get('events') or [] if isinstance(e, dict) and 'start' in e and 'end' in e]
-        return event_scores([(e.start, e.end) for e in labels.events], spans, first_only=mode == 'ground')
-    if kind == 'actions': return action_scores(labels.actions, [a for a in data.get('actions') or [] if isinstance(a, dict)], radius)
-    raise ValueError(f'unknown kind of label {kind!r}; kinds: {", ".join(KINDS)}')
-
-# %% ../nbs/51_evaluate.ipynb #21cf601e
-MAIN = {'boxes': 'mean_iou', 'points': 'point_acc', 'count': 'count_exact', 'lines': 'line_f1', 'key_values': 'field_exact',
-        'answer': 'anls', 'events': 'tiou', 'actions': 'action_match'} # the value each kind of label is judged by
-
-def main_score(kind:str, # the main kind of a record's labels
-               values:dict, # its values (`kind_scores`)
-               mode:str|None, # the mode its answer was read as
-              ) -> float:
-    "The one score an item is judged by, higher better, 0 to 1."
-    if kind == 'text': return max(0.0, 1 - values['cer'])
-    if kind == 'boxes' and mode == 'refer': return values['acc@0.5']
-    return values[MAIN[kind]]
+__all__ = ['RIGHT', 'answer_data', 'task_mode', 'score_record', 'result_rows', 'group_metrics', 'corpus_metrics', 'Evaluation',
+           'group_name', 'evaluate', 'number', 'Comparison', 'compare_runs', 'plot', 'class_names', 'class_figure',
+           'overlay', 'worst_pictures', 'save_plots']
 
 # %% ../nbs/51_evaluate.ipynb #006849d9
 def answer_data(row:dict|None, # a result row (None: missing)
@@ -402,6 +102,7 @@ class Evaluation:
     unknown: list = field(default_factory=list) # ids of results with no record in the dataset
     problems: list = field(default_factory=list) # dataset records and result lines that could not be read
     source: dict = field(default_factory=dict) # where the results and the dataset came from
+    answers: dict = field(default_factory=dict) # per scored record's id, the answer's parsed data (empty when missing or failed)
 
 # %% ../nbs/51_evaluate.ipynb #a78cc21e
 def group_name(task:str, # a task's name
@@ -413,24 +114,24 @@ def group_name(task:str, # a task's name
 def evaluate(results:str|Path|dict|list, # a batch results file (JSONL), a dict from id to result row, or a list of rows
              data:Dataset|str|Path, # the dataset the run read: a `Dataset`, or its file or folder
             ) -> Evaluation:
-    "Score each labelled record's result, joined by id; a missing or failed result scores 0; unlabelled records are skipped."
+    "Score each labelled record's result, joined by id; a missing or failed result scores 0; unlabelled records are skipped; labels outside their images are problems."
     rows, problems = result_rows(results)
     ds = data if isinstance(data, Dataset) else read_dataset(data)
     runs = Counter((r.get('task'), r.get('mode')) for r in rows.values() if r.get('task'))
     default = runs.most_common(1)[0][0] if runs else (None, None)
-    scored, groups, unlabelled = [], {}, 0
+    scored, groups, answers, unlabelled = [], {}, {}, 0
     for rec in ds:
         row = rows.get(rec.id)
         if not label_kinds(rec.labels, task_mode(rec, row, default)[1]): unlabelled += 1; continue
-        r = score_record(rec, row, default); scored.append(r)
+        r = score_record(rec, row, default); scored.append(r); answers[rec.id] = answer_data(row)[1]
         groups.setdefault(group_name(r['task'], r['mode']), []).append((r, rec.labels, answer_data(row)[1]))
     metrics = {g: group_metrics([r for r, _, _ in items]) | corpus_metrics([(l, d) for _, l, d in items], items[0][0]['mode'])
                for g, items in groups.items()}
     metrics['all'] = {k: v for k, v in group_metrics(scored).items() if k in ('items', 'missing', 'failed', 'score')} | {'unlabelled': unlabelled}
     ids = {r.id for r in ds}
     return Evaluation(metrics, scored, unlabelled, [i for i in rows if i not in ids],
-                      [f'data line {p.line}: {p.message}' for p in ds.problems] + problems,
-                      {'results': str(results) if isinstance(results, (str, Path)) else 'rows', 'data': ds.source or 'records'})
+                      [f'data line {p.line}: {p.message}' for p in ds.problems + check_labels(ds)] + problems,
+                      {'results': str(results) if isinstance(results, (str, Path)) else 'rows', 'data': ds.source or 'records'}, answers)
 
 # %% ../nbs/51_evaluate.ipynb #58572bc6
 def number(v, # a metric's value
@@ -522,19 +223,87 @@ def to_dict(self:Comparison) -> dict:
 # %% ../nbs/51_evaluate.ipynb #d807e6bd
 def plot(evaluation:Evaluation, # what `evaluate` returned
          bins:int=10, # the histogram's bins between 0 and 1
+         value:str='score', # what is drawn: the main score, or another value between 0 and 1 (`mean_iou`) of the items that have it
         ):
-    "A matplotlib figure: a histogram of the main scores of each task's items."
+    "A matplotlib figure: a histogram of the main scores (or of `value`) of each task's items."
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
     groups = {}
-    for r in evaluation.rows: groups.setdefault(group_name(r['task'], r['mode']), []).append(r['score'])
+    for r in evaluation.rows:
+        if isinstance(r.get(value), (int, float)): groups.setdefault(group_name(r['task'], r['mode']), []).append(r[value])
     cols = min(max(len(groups), 1), 4); rows = -(-max(len(groups), 1) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(2.4 * cols, 1.9 * rows), squeeze=False, sharex=True)
     for ax, (g, scores) in zip(axes.flat, groups.items()):
         ax.hist(scores, bins=bins, range=(0, 1), color='#4c72b0')
         ax.set_title(g, fontsize=9); ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     for ax in axes.flat[len(groups):]: ax.set_visible(False)
-    for ax in axes[-1]: ax.set_xlabel('score')
+    for ax in axes[-1]: ax.set_xlabel(value)
     for ax in axes[:, 0]: ax.set_ylabel('items')
     fig.tight_layout(); plt.close(fig)
     return fig
+
+# %% ../nbs/51_evaluate.ipynb #165f7ea7
+def class_names(labels:Labels|None, # a record's labels
+               ) -> list[str]:
+    "The classes a record's labels name: its boxes' and points' labels, else its answer."
+    if labels is None: return []
+    return list(dict.fromkeys(x.label for x in [*labels.boxes, *labels.points] if x.label)) or ([labels.answer] if labels.answer else [])
+
+def class_figure(evaluation:Evaluation, # what `evaluate` returned
+                 data:Dataset, # the dataset it scored, whose labels name the classes
+                ):
+    "A matplotlib figure of each class's accuracy (main score ≥ 0.5), worst first; None when no label names a class."
+    import matplotlib.pyplot as plt
+    labels, per = {r.id: r.labels for r in data}, {}
+    for r in evaluation.rows:
+        for c in class_names(labels.get(r['id'])): per.setdefault(c, []).append(r['score'] >= RIGHT)
+    if not per: return None
+    names = sorted(per, key=lambda c: (-average(per[c]), c))
+    fig, ax = plt.subplots(figsize=(6, 1.2 + 0.3 * len(names)))
+    ax.barh(names, [average(per[c]) for c in names], color='#4c72b0'); ax.set_xlim(0, 1)
+    ax.bar_label(ax.containers[0], [f'{sum(per[c])}/{len(per[c])}' for c in names], padding=3, fontsize=8)
+    ax.set_xlabel(f'accuracy (score ≥ {RIGHT})'); fig.tight_layout(); plt.close(fig)
+    return fig
+
+# %% ../nbs/51_evaluate.ipynb #dc8d029e
+def overlay(image:Image.Image, # the original image
+            labels:Labels, # the record's labels
+            answer:dict, # the answer's parsed data (empty: none)
+           ) -> Image.Image:
+    "The image with the labelled boxes (and lines' and targets' boxes) in green and the answer's boxes in red."
+    truth = [b.bbox for b in labels.boxes] + [x.bbox for x in labels.lines if x.bbox] + [a.box for a in labels.actions if a.box]
+    got = [x['bbox'] for k in ('boxes', 'lines') for x in answer.get(k) or [] if isinstance(x, dict) and isinstance(x.get('bbox'), list) and len(x['bbox']) == 4]
+    tag = lambda b, name: Box(tuple(b), name, bbox=tuple(b))
+    return draw_boxes(image, [tag((-999, -999, -998, -998), 'answer')] + [tag(b, 'label') for b in truth] + [tag(b, 'answer') for b in got])
+
+# %% ../nbs/51_evaluate.ipynb #e759e6e7
+def worst_pictures(evaluation:Evaluation, # what `evaluate` returned
+                   data:Dataset, # the dataset it scored
+                   n:int=6, # how many
+                  ) -> list[tuple[Record, Image.Image]]:
+    "The worst items whose image opens, worst first, each with its `overlay`."
+    recs, out = {r.id: r for r in data}, []
+    for row in evaluation.worst(len(evaluation.rows)):
+        if len(out) >= n: break
+        if not (rec := recs.get(row['id'])) or not (images := data.media(rec)[0]): continue
+        try: out.append((rec, overlay(load_image(images[0]), rec.labels, evaluation.answers.get(rec.id, {}))))
+        except InputError: continue
+    return out
+
+def save_plots(evaluation:Evaluation, # what `evaluate` returned
+               folder:str|Path, # where the PNGs go (made if missing)
+               data:Dataset|str|Path|None=None, # the dataset scored (None: the file `evaluate` read, if it read one)
+               n:int=6, # how many of the worst items to draw
+              ) -> list[Path]: # the files written; the worst items last, worst first
+    "Write `scores.png`, `iou.png` (tasks scored on boxes), `classes.png` (accuracy per class) and `worst-<i>-<id>.png`; their paths."
+    out = Path(folder); out.mkdir(parents=True, exist_ok=True)
+    if data is None and evaluation.source.get('data') not in (None, 'records'): data = evaluation.source['data']
+    ds = read_dataset(data) if isinstance(data, (str, Path)) else data
+    figs = {'scores': plot(evaluation), 'iou': plot(evaluation, value='mean_iou') if any('mean_iou' in r for r in evaluation.rows) else None,
+            'classes': class_figure(evaluation, ds) if ds else None}
+    paths = []
+    for name, fig in figs.items():
+        if fig is not None: save_picture(fig, p := out/f'{name}.png', dpi=150); paths.append(p)
+    for i, (rec, pic) in enumerate(worst_pictures(evaluation, ds, n) if ds else [], 1):
+        pic.save(p := out/f"worst-{i}-{re.sub('[^A-Za-z0-9_.-]+', '_', rec.id)}.png"); paths.append(p)
+    return paths

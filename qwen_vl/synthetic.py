@@ -18,7 +18,7 @@ from .grid import FACTOR
 # %% auto #0
 __all__ = ['PALETTE', 'ASPECTS', 'KINDS', 'SHAPES', 'FONT_DIR', 'FONT_FILES', 'WORDS', 'STORES', 'PEOPLE', 'BUTTONS', 'APPS',
            'BUTTON_COLOURS', 'image_size', 'muted', 'grain', 'background', 'synthetic_kind', 'triangle', 'draw_shape',
-           'free_spot', 'free_box', 'shapes_item', 'write_video', 'save_media', 'check_request', 'make_dataset',
+           'free_spot', 'free_box', 'shapes_item', 'write_video', 'save_media', 'check_dataset_args', 'make_dataset',
            'font_names', 'get_font', 'text_mask', 'write_line', 'page', 'dark', 'fit_font', 'trim', 'stack_lines',
            'words_page', 'receipt_values', 'receipt_page', 'text_item', 'screen_size', 'draw_button', 'screen_frame',
            'add_buttons', 'screen_item', 'even_size', 'clip_frames', 'video_item']
@@ -182,12 +182,12 @@ def save_media(media:Image.Image|tuple, # an image, or a video as (frames, fps)
     return write_video(*media, path.with_suffix('.mp4'))
 
 # %% ../nbs/47_synthetic.ipynb #e5357991
-def check_request(kind:str, # the kind asked for
+def check_dataset_args(kind:str, # the kind asked for
                   n:int, # how many records
                   seed:int, # the seed
                   out:Path, # the folder to write in
                  ):
-    "`InputError` naming what is wrong with a request for a dataset, and what is allowed."
+    "`InputError` naming what is wrong with `make_dataset`'s arguments, and what is allowed."
     if kind not in KINDS: raise InputError(f"unknown kind {kind!r}; allowed: {', '.join(KINDS)}")
     if isinstance(n, bool) or not isinstance(n, int) or n < 1: raise InputError(f'n is how many records to make, a whole number of at least 1; got {n!r}')
     if isinstance(seed, bool) or not isinstance(seed, int): raise InputError(f'seed must be a whole number; got {seed!r}')
@@ -201,7 +201,7 @@ def make_dataset(kind:str, # one of `KINDS`
                  out:str|Path, # the folder: media go in `out/<kind>/`, the records in `out/<kind>.jsonl`
                 ) -> Path: # the JSONL file
     "Write `n` labelled records of `kind`, record `i` drawn by a generator seeded with (kind, seed, `i`); the dataset's path."
-    out = Path(out); check_request(kind, n, seed, out)
+    out = Path(out); check_dataset_args(kind, n, seed, out)
     (out/kind).mkdir(parents=True, exist_ok=True); records = []
     for i in range(n):
         media, rec = KINDS[kind](random.Random(f'{kind}:{seed}:{i}'))
