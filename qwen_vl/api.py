@@ -182,7 +182,7 @@ def create_app(service:InferenceService) -> FastAPI:
     "The HTTP API over `service`."
     app = FastAPI(title='qwen_vl', version=__import__('qwen_vl').__version__, description='Qwen2.5-VL: OpenAI-compatible chat and task endpoints')
     app.state.service = s = service
-    app.state.guard, app.state.in_flight = Guard(s.settings), 0
+    app.state.guard, app.state.in_flight = Guard(s.settings, s.usage), 0  # every API request goes into the service's usage
     app.add_middleware(HttpLimits, api=app)  # inside the guard: a caller without a key is refused before its body is read
     app.add_middleware(GuardMiddleware, api=app)
 

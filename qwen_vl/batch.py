@@ -17,6 +17,7 @@ from tqdm import tqdm
 from .datasets import Dataset, Problem, Record, jsonl_rows, read_dataset
 from .errors import InputError, QueueFull, RequestError
 from .inputs import load_image
+from .metrics import usage_as
 from .service import InferenceService
 from .tasks.base import TaskResult, first_image, get_task, list_tasks
 from .visualize import save_picture
@@ -24,7 +25,7 @@ from .visualize import save_picture
 # %% auto #0
 __all__ = ['log', 'QUEUE_RETRIES', 'error_text', 'result_row', 'Results', 'partial_path', 'jsonl_results', 'read_results',
            'write_parquet', 'ResultsWriter', 'percentile', 'BatchSummary', 'record_request', 'ask', 'safe_name',
-           'draw_result', 'run_record', 'graceful_interrupt', 'feed', 'batch_workers', 'to_run', 'batch']
+           'draw_result', 'run_record', 'graceful_interrupt', 'feed', 'batch_workers', 'to_run', 'row_usage', 'batch']
 
 # %% ../nbs/48_batch.ipynb #6cc292df
 log = logging.getLogger('qwen_vl.batch')
@@ -315,6 +316,14 @@ def to_run(data:Dataset, # the dataset
     done = {k for k, r in read_results(p).items() if r.get('ok')}
     return [r for r in data.records if r.id not in done]
 
+# %% ../nbs/48_batch.ipynb #8dfd8ceb
+def row_usage(row:dict, # a results row
+              media:tuple[list, list], # the record's images and videos (`Dataset.media`)
+             ) -> dict:
+    "What `Usage.add` takes, besides who, for a results row: its task, outcome (ok or error), tokens, media and seconds."
+    return dict(task=row['task'] or '-', outcome='ok' if row['ok'] else 'error', prompt_tokens=row['prompt_tokens'],
+                completion_tokens=row['completion_tokens'], images=len(media[0]), videos=len(media[1]), latency_s=row['seconds'])
+
 # %% ../nbs/48_batch.ipynb #b04b69e7
 def batch(data:Dataset|str|Path, # the dataset, or its file or folder (`read_dataset`)
           service:InferenceService, # the service that answers (loaded or loading)
@@ -328,6 +337,7 @@ def batch(data:Dataset|str|Path, # the dataset, or its file or folder (`read_dat
           workers:int|None=None, # items in flight at once (None: as many as the service decodes together)
           progress:bool=True, # show a progress bar on stderr
           stop:threading.Event|None=None, # set it (from any thread) to stop as Ctrl-C does: the items in flight finish, no more start
+          run:str|None=None, # the run's name in the service's usage, `run:<name>` (None: `out`'s stem)
          ) -> BatchSummary:
     "Run every record of `data` through `service`, each item a line of `out` as it completes; records `out` already answered are skipped; Ctrl-C stops it cleanly."
     data = data if isinstance(data, Dataset) else read_dataset(data)
@@ -342,10 +352,11 @@ def batch(data:Dataset|str|Path, # the dataset, or its file or folder (`read_dat
     writer, lock, t0 = ResultsWriter(out), threading.Lock(), time.perf_counter()
     bar = tqdm(total=len(todo), unit='item', disable=not progress, dynamic_ncols=True)
     source = str(Path(data.source).resolve()) if data.source else None  # each line names its dataset: `evaluate` finds the labels there
+    who = f'run:{run or Path(out).stem}'
     def one(rec):
-        row = run_record(service, data, rec, task, mode, fields, options, prefill, draw) | {'dataset': source}
+        with usage_as(None): row = run_record(service, data, rec, task, mode, fields, options, prefill, draw) | {'dataset': source}
         with lock:
-            writer.write(row); s.add(row); bar.update()
+            writer.write(row); s.add(row); bar.update(); service.usage.add(who, **row_usage(row, data.media(rec)))
             bar.set_postfix({'tok/s': round(s.completion_tokens / max(time.perf_counter() - t0, 1e-6), 1), 'failed': s.failed}, refresh=False)
     stop, pool = stop if stop is not None else threading.Event(), ThreadPoolExecutor(n, thread_name_prefix='qwen-vl-batch')
     try:

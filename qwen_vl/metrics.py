@@ -6,10 +6,17 @@ Docs: https://qwen-vl.github.io/qwen_vl/metrics.html.md"""
 
 # %% ../nbs/40_metrics.ipynb #3da55f46
 from __future__ import annotations
+import random, statistics, threading, time
+from array import array
+from contextlib import contextmanager
+from contextvars import ContextVar
+from datetime import datetime, timezone
+from fastcore.basics import patch
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, CONTENT_TYPE_LATEST
 
 # %% auto #0
-__all__ = ['LATENCY_BUCKETS', 'TOKEN_BUCKETS', 'Metrics']
+__all__ = ['LATENCY_BUCKETS', 'TOKEN_BUCKETS', 'OUTCOMES', 'OTHER', 'usage_caller', 'Metrics', 'quantile', 'UsageGroup', 'Usage',
+           'usage_as']
 
 # %% ../nbs/40_metrics.ipynb #9f12adc4
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 7.5, 10, 15, 20, 30, 45, 60, 90, 120, 300)
@@ -55,3 +62,110 @@ class Metrics:
     def exposition(self) -> tuple[bytes, str]:
         "The metrics in Prometheus' text format, and its content type."
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+# %% ../nbs/40_metrics.ipynb #092d40b8
+OUTCOMES = ('ok', 'refused', 'error', 'cancelled')
+OTHER = 'other' # the group of the callers (or tasks) past `Usage.max_groups`
+
+def quantile(xs:list[float], # the values
+             q:int, # the percentile, 1 to 99
+            ) -> float|None:
+    "The `q`th percentile of `xs` (None when empty), as the batch summary computes it."
+    if len(xs) < 2: return xs[0] if xs else None
+    return statistics.quantiles(xs, n=100, method='inclusive')[q - 1]
+
+# %% ../nbs/40_metrics.ipynb #4a72ab54
+class UsageGroup:
+    "One group's requests by outcome, tokens, media, and a bounded sample of its answered requests' latencies."
+    def __init__(self, reservoir:int=256, # the most latencies kept for the percentiles
+                 rng:random.Random|None=None): # which latencies a full reservoir keeps (default: seeded, repeatable)
+        self.counts = dict.fromkeys(('requests', *OUTCOMES, 'prompt_tokens', 'completion_tokens', 'images', 'videos'), 0)
+        self.answered, self.seconds = 0, 0.0 # the ok requests, and their seconds together
+        self.sample, self.size, self.rng = array('d'), reservoir, rng or random.Random(0)
+
+    def add(self, outcome:str, # one of `OUTCOMES`
+            prompt_tokens:int, # tokens of the prompt
+            completion_tokens:int, # tokens generated
+            images:int, # images the request held
+            videos:int, # videos the request held
+            latency_s:float): # its seconds (kept when it is `ok`)
+        "Count one request."
+        c = self.counts
+        c['requests'] += 1; c[outcome] += 1
+        for k, v in (('prompt_tokens', prompt_tokens), ('completion_tokens', completion_tokens), ('images', images), ('videos', videos)): c[k] += v
+        if outcome != 'ok': return
+        self.answered += 1; self.seconds += latency_s
+        if len(self.sample) < self.size: self.sample.append(latency_s)
+        elif (j := self.rng.randrange(self.answered)) < self.size: self.sample[j] = latency_s  # reservoir sampling
+
+    def row(self) -> dict:
+        "The counts, `total_tokens`, and the answered requests' latency: mean, p50, p95 (None before any)."
+        r, xs = (lambda x: None if x is None else round(x, 4)), list(self.sample)
+        return {**self.counts, 'total_tokens': self.counts['prompt_tokens'] + self.counts['completion_tokens'],
+                'latency_mean_s': r(self.seconds / self.answered) if self.answered else None,
+                'latency_p50_s': r(quantile(xs, 50)), 'latency_p95_s': r(quantile(xs, 95))}
+
+# %% ../nbs/40_metrics.ipynb #4d765cae
+class Usage:
+    "Requests, tokens, images, videos and latency per caller and per task, since `since`: in memory, bounded, thread-safe."
+    def __init__(self, max_groups:int=500, # named groups per table; later callers (or tasks) count under `other`
+                 reservoir:int=256, # latencies kept per group for its percentiles
+                 seed:int=0): # seeds which latencies a full reservoir keeps
+        self.max_groups, self.reservoir, self.since = max_groups, reservoir, time.time()
+        self._rng, self._lock = random.Random(seed), threading.Lock()
+        self._groups: dict[str, dict[str, UsageGroup]] = {'who': {}, 'task': {}}
+        self._total = UsageGroup(reservoir, self._rng)
+
+    def _group(self, by:str, name:str) -> UsageGroup:
+        g = self._groups[by]
+        if name not in g and len(g) - (OTHER in g) >= self.max_groups: name = OTHER
+        if name not in g: g[name] = UsageGroup(self.reservoir, self._rng)
+        return g[name]
+
+# %% ../nbs/40_metrics.ipynb #1a597446
+@patch
+def add(self:Usage,
+        who:str, # the caller: 'key:<key id>', 'ip:<address>', 'run:<name>' or 'notebook'
+        task:str, # 'chat', a task's name, or '-' (a route that is neither)
+        outcome:str, # 'ok', 'refused' (4xx), 'error' (5xx, a failed stream) or 'cancelled' (the client left)
+        prompt_tokens:int=0, # tokens of the prompt
+        completion_tokens:int=0, # tokens generated
+        images:int=0, # images the request held
+        videos:int=0, # videos the request held
+        latency_s:float=0.0, # seconds from the request's arrival to its end
+       ):
+    "Count one finished request of `who` for `task`."
+    if outcome not in OUTCOMES: raise ValueError(f"outcome {outcome!r} is not one of {', '.join(OUTCOMES)}")
+    n = [int(prompt_tokens or 0), int(completion_tokens or 0), int(images or 0), int(videos or 0), float(latency_s or 0)]
+    with self._lock:
+        for g in (self._group('who', str(who)), self._group('task', str(task)), self._total): g.add(outcome, *n)
+
+# %% ../nbs/40_metrics.ipynb #5152f3b6
+@patch
+def table(self:Usage, by:str='who', # 'who' (a row per caller) or 'task' (a row per task)
+         ) -> list[dict]:
+    "A row per caller (or task), the most requests first: its name under `by`, then `UsageGroup.row`'s numbers."
+    if by not in self._groups: raise ValueError(f"usage is tabled by 'who' or 'task', not {by!r}")
+    with self._lock: rows = [{by: name, **g.row()} for name, g in self._groups[by].items()]
+    return sorted(rows, key=lambda r: (-r['requests'], r[by]))
+
+@patch
+def total(self:Usage) -> dict:
+    "The numbers of every request together."
+    with self._lock: return self._total.row()
+
+@patch
+def to_dict(self:Usage) -> dict:
+    "Everything, as the admin route answers it: `since` (ISO time), `by_who`, `by_task` and `total`."
+    return {'since': datetime.fromtimestamp(self.since, timezone.utc).isoformat(timespec='seconds'),
+            'by_who': self.table('who'), 'by_task': self.table('task'), 'total': self.total()}
+
+# %% ../nbs/40_metrics.ipynb #d132fc7e
+usage_caller: ContextVar[str|None] = ContextVar('qwen_vl_usage_caller', default='notebook')
+
+@contextmanager
+def usage_as(who:str|None): # the caller to count the block's requests under; None: its caller counts them
+    "Count the requests the block makes straight to a service under `who`."
+    token = usage_caller.set(who)
+    try: yield who
+    finally: usage_caller.reset(token)

@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
 from .config import model_choice, request_id_var
 from .inputs import InputError
+from .metrics import usage_caller
 from .tracing import span, trace_id, tracing_enabled
 from fastcore.basics import patch
 
@@ -186,8 +187,10 @@ def audit(rec:AuditRecord):
 # %% ../nbs/42_security.ipynb #9f9a44ab
 class Guard:
     "API keys (admin keys among them), per-caller rate limits and the audit log of one API."
-    def __init__(self, settings):
+    def __init__(self, settings, # the API's settings: keys, limits, audit log
+                 usage=None): # where each API request's numbers go (the service's `Usage`), if anywhere
         s = self.settings = settings
+        self.usage = usage
         self.admins = KeyChecker(s.admin_keys)
         self.keys = KeyChecker([*s.api_keys, *s.admin_keys] if any(s.api_keys) else [])  # an admin key is an API key too
         self.limits, self.audit = RateLimiter(s.rate_limit_rpm, s.rate_limit_tpm), s.audit_log
@@ -250,10 +253,17 @@ def reserve(self:Guard, rec:AuditRecord, tokens:int) -> Refusal|None:
 
 # %% ../nbs/42_security.ipynb #6179a535
 @patch
+def who(self:Guard, rec:AuditRecord) -> str:
+    "Whom `rec` counts under in the usage: `key:<key id>`, `anonymous` (no valid key), or `ip:<address>` on an API without keys."
+    return ('key:' + rec.key_id if rec.key_id != '-' else 'anonymous') if self.keys.enabled else 'ip:' + rec.client
+
+@patch
 def done(self:Guard, rec:AuditRecord):
-    "Count the request's tokens against its caller and write its audit line."
+    "Count the request's tokens against its caller, add an API request to `usage`, and write its audit line (if `audit`)."
     if rec.reserved: self.limits.release(self._caller(rec), rec.reserved); rec.reserved = 0
     self.limits.spend(self._caller(rec), rec.prompt_tokens + rec.completion_tokens)
+    if self.usage is not None and rec.route.startswith('/v1/'):
+        self.usage.add(self.who(rec), rec.task, rec.outcome, rec.prompt_tokens, rec.completion_tokens, rec.images, rec.videos, rec.latency_s)
     if self.audit: audit(rec)
 
 # %% ../nbs/42_security.ipynb #27a7073b
@@ -297,13 +307,14 @@ class GuardMiddleware:
         request = Request(scope)
         rid = rid or request_id_from(request.headers.get('x-request-id'))
         token, t0, path, guard = request_id_var.set(rid), time.perf_counter(), scope['path'], self.api.state.guard
+        counted = usage_caller.set(None if path.startswith('/v1/') else usage_caller.get())  # `Guard.done` counts an API request; the service must not again
         try:
             if path in ('/healthz', '/readyz'): return await self.app(scope, receive, send)
             ui = getattr(self.api.state, 'ui_path', None)  # the mounted app asks for a key on its own login page
             if ui and (path == ui or path.startswith(ui + '/')):
                 gate = getattr(self.api.state, 'ui_access', None)  # its sign-in and uploads are checked there (`UiAccess.serve`)
                 return await (gate.serve(scope, receive, send, self.app) if gate is not None else self.app(scope, receive, send))
-            api = path.startswith('/v1/')  # rate limits and the audit line are for the API routes, not probes and metrics
+            api = path.startswith('/v1/')  # rate limits, usage and the audit line are for the API routes, not probes and metrics
             rec = request.state.audit = audit_record(request, rid)
             if refusal := guard.check(request.headers.get('authorization'), rec, limit=api):
                 guard.done(rec.finish(refusal.status))
@@ -317,9 +328,9 @@ class GuardMiddleware:
                 await send(message)
             try: await self.app(scope, receive, send_)
             finally:
-                if api and guard.audit: guard.done(rec.finish(status[0], None if done[0] else 'cancelled'))
-                else: access_log.info('%s %s %s', scope['method'], path, status[0], extra={'status': status[0], 'seconds': round(time.perf_counter() - t0, 4)})
-        finally: request_id_var.reset(token)
+                if api: guard.done(rec.finish(status[0], None if done[0] else 'cancelled'))  # tokens, usage, audit line (if on)
+                if not (api and guard.audit): access_log.info('%s %s %s', scope['method'], path, status[0], extra={'status': status[0], 'seconds': round(time.perf_counter() - t0, 4)})
+        finally: request_id_var.reset(token); usage_caller.reset(counted)
 
 # %% ../nbs/42_security.ipynb #23b0b9ab
 HUB_ID = re.compile(r'[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*')
@@ -356,7 +367,7 @@ class AdminRequest(BaseModel):
 
 # %% ../nbs/42_security.ipynb #32a179e8
 def add_admin_routes(app, service):
-    "The admin routes (model switching, admin keys only) and readiness (its detail for admin keys) on the FastAPI `app` over `service`."
+    "The admin routes (model switching, usage; admin keys only) and readiness (its detail for admin keys) on the FastAPI `app` over `service`."
     from qwen_vl.config import ConfigError
     def refused(request:Request, action:str):
         rec = getattr(request.state, 'audit', None) or AuditRecord(request.method, request.url.path)
@@ -369,6 +380,9 @@ def add_admin_routes(app, service):
         st['status'] = 'ready' if st['ready'] else 'draining' if st.get('draining') else 'loading' if st['loading'] else 'failed'
         full = app.state.guard.admins.check(bearer(request.headers.get('authorization'))) is not None
         return JSONResponse(st if full else {'status': st['status'], 'ready': st['ready']}, 200 if st['ready'] else 503)
+
+    @app.get('/v1/admin/usage')
+    def admin_usage(request:Request): return refused(request, 'reading the usage') or service.usage.to_dict()
 
     @app.get('/v1/admin/model')
     def admin_status(request:Request): return refused(request, 'reading the model status') or service.status()

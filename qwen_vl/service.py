@@ -18,13 +18,13 @@ from .config import Settings, changed, load_settings, request_id_var
 from .generation import Engine, GenerationStream, InferenceResult, engine_for, generation_options
 from .errors import InputError, ModelDoesNotFit, NotReady, QueueFull, ServiceError, ShuttingDown, SwitchInProgress
 from .inputs import check_request
-from .metrics import Metrics
+from .metrics import Metrics, Usage, usage_caller
 from .tasks.base import BaseTaskHandler, TaskResult, get_task
 from .tracing import record_span, setup_tracing, span
 
 # %% auto #0
-__all__ = ['log', 'request_context', 'fingerprint', 'InferenceService', 'Admission', 'ServiceEngine', 'TaskStream',
-           'room_for_both']
+__all__ = ['log', 'request_context', 'fingerprint', 'InferenceService', 'Admission', 'media_counts', 'ServiceEngine',
+           'TaskStream', 'room_for_both']
 
 # %% ../nbs/41_service.ipynb #33df740f
 log = logging.getLogger('qwen_vl.service')
@@ -56,6 +56,7 @@ class InferenceService:
         self.switching = self.switch_error = None # the model a switch is loading; why the last switch failed
         self.model_name = s.served_model_name or s.model_id
         self.metrics = Metrics()
+        self.usage = Usage() # who used the service and how much: the API, batch runs and direct calls add to it
         if s.otlp_endpoint: setup_tracing(s)
         self._lock = threading.Condition()
         self._waiting = self._running = 0
@@ -194,23 +195,40 @@ def _cache_key(self:InferenceService, messages, o) -> str|None:
     blob = json.dumps([self.model_name, s.quantization, s.min_pixels, s.max_pixels, s.video_fps, o.model_dump(), fingerprint(messages)], sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()
 
+# %% ../nbs/41_service.ipynb #69b00a8e
+def media_counts(messages:list[dict], # a conversation in the cookbook format
+                ) -> tuple[int, int]:
+    "How many images and videos `messages` hold."
+    parts = [p for m in messages if isinstance(m.get('content'), list) for p in m['content'] if isinstance(p, dict)]
+    return sum(p.get('type') == 'image' for p in parts), sum(p.get('type') == 'video' for p in parts)
+
+@patch
+def _count(self:InferenceService, messages, task:str, outcome:str, res, started:float):
+    "Add a direct request to `usage` under `usage_caller` (None: its caller counts it)."
+    if (who := usage_caller.get()) is None: return
+    self.usage.add(who, task, outcome, getattr(res, 'prompt_tokens', 0), getattr(res, 'completion_tokens', 0), *media_counts(messages),
+                   time.perf_counter() - started)
+
 # %% ../nbs/41_service.ipynb #65e90921
 @patch
 def _generate_now(self:InferenceService, messages, o, task, entered, q=None, cancel=None) -> InferenceResult:
     "Hold a slot and generate; count and log the outcome."
     cancel = threading.Event() if cancel is None else cancel
     with self._lock: self._cancels.add(cancel)  # `abort_all` sets it
+    outcome, res = 'error', None
     try:
         with span('qwen_vl.request', task=task, model=self.model_name), self._slot(entered) as waited:
             record_span('qwen_vl.queue', time.time() - waited, time.time())
             if self.fault_hook: self.fault_hook(messages)
             if (eng := self.engine) is None: self.check_ready(admitted=True); eng = self.engine  # a switch freed it while we waited
             res = eng.run_batch([messages], o, q, cancel)[0]
+            outcome = 'cancelled' if res.finish_reason == 'cancelled' else 'ok'
             if self.stopping and res.finish_reason == 'cancelled':
                 raise ShuttingDown(f'the server is shutting down: this answer was cut off after {res.completion_tokens} tokens, when the shutdown grace ended; retry it', retry_after=2)
     except InputError:
-        self.metrics.errors.labels(self.model_name, task, 'invalid_request_error').inc(); raise
+        outcome = 'refused'; self.metrics.errors.labels(self.model_name, task, 'invalid_request_error').inc(); raise
     except ServiceError as e:  # e.g. the remote engine is down: its own status (503, 502) goes to the client
+        outcome = 'refused' if e.status < 500 else 'error'
         self.metrics.errors.labels(self.model_name, task, e.code).inc()
         (log.warning if isinstance(e, ShuttingDown) else log.error)('generation failed: %s', e); raise
     except Exception as e:
@@ -219,6 +237,7 @@ def _generate_now(self:InferenceService, messages, o, task, entered, q=None, can
         raise ServiceError(f'generation failed: {type(e).__name__}: {e}') from e
     finally:
         with self._lock: self._cancels.discard(cancel)
+        self._count(messages, task, outcome, res, entered)
     self.metrics.observe(self.model_name, task, res, waited, time.perf_counter() - entered)
     log.info('request finished', extra=dict(task=task, prompt_tokens=res.prompt_tokens, completion_tokens=res.completion_tokens,
                                             finish_reason=res.finish_reason, queue_s=round(waited, 4), **res.timings))
@@ -234,13 +253,14 @@ def generate(self:InferenceService,
              admission:Admission|None=None, # the place in line `admit` gave (default: join the line now)
              **kw) -> InferenceResult:
     "Answer one conversation through the queue and the cache."
+    t0 = time.perf_counter()
     self.check_ready(admitted=admission is not None)
     check_request(messages, self.settings)
     o = generation_options(options, **kw)
     key = self._cache_key(messages, o)
     if key and (hit := self._cached(key)) is not None:
         if admission is not None: admission.release()  # a cached answer needs no slot
-        self.metrics.cache_hits.labels(self.model_name, task).inc()
+        self.metrics.cache_hits.labels(self.model_name, task).inc(); self._count(messages, task, 'ok', hit, t0)
         log.info('cache hit', extra=dict(task=task)); return hit
     entered = admission.use() if admission is not None else self._enter(task)
     res = self._generate_now(messages, o, task, entered, cancel=cancel)
