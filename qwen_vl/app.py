@@ -367,7 +367,7 @@ def mount_app(app, # the API's FastAPI app (`create_app`), whose keys and limits
     import gradio as gr
     from fastapi.responses import RedirectResponse
     s = service.settings
-    access = UiAccess(getattr(app.state, 'guard', None) or Guard(s), path=path)  # the API's keys and limits count the app's requests too
+    access = UiAccess(getattr(app.state, 'guard', None) or Guard(s, service.usage), path=path)  # the API's keys, limits and usage count the app's requests too
     app.add_api_route('/', lambda: RedirectResponse(path + '/'), include_in_schema=False)
     app.state.ui_path, app.state.ui_access = path, access  # sign-ins and uploads pass `access` (`GuardMiddleware`)
     keys = access.guard.keys.enabled

@@ -15,6 +15,7 @@ from PIL import Image
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from .config import request_id_var
+from .metrics import usage_caller
 from .media import ALLOWED_IMAGES, ALLOWED_VIDEOS, IMAGE_FORMATS, VIDEO_CONTAINERS
 from .security import AuditRecord, Guard, KeyChecker, RateLimiter, Refusal, audit
 from fastcore.basics import patch
@@ -58,12 +59,15 @@ def audited(self:UiAccess, user:UiUser|None, # who makes the request
     "One app request: yields its `AuditRecord` to fill in (set `.status` on a refusal); at the end its tokens count and its line is written."
     u = user or UiUser()
     rec = AuditRecord('UI', route, client=u.client, key_id=u.key_id, task=task, request_id=request_id_var.get() or uuid.uuid4().hex[:12])
-    outcome = None
+    outcome, before = None, usage_caller.get()
+    counted = self.guard is not None and self.guard.usage is not None  # then `Guard.done` counts it, under the signed-in key
+    if counted: usage_caller.set(None)  # and the service must not count it again
     try: yield rec
     except GeneratorExit: outcome = 'cancelled'; raise
     except Exception: rec.status = rec.status or 500; raise
     finally:
         rec.finish(rec.status or 200, outcome)
+        if counted: usage_caller.set(before)  # not `reset`: a streamed answer may end in another step's context
         if self.guard is not None: self.guard.done(rec)
         elif self.audit_lines: audit(rec)
 

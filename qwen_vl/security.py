@@ -259,10 +259,10 @@ def who(self:Guard, rec:AuditRecord) -> str:
 
 @patch
 def done(self:Guard, rec:AuditRecord):
-    "Count the request's tokens against its caller, add an API request to `usage`, and write its audit line (if `audit`)."
+    "Count the request's tokens against its caller, add an API or app request to `usage`, and write its audit line (if `audit`)."
     if rec.reserved: self.limits.release(self._caller(rec), rec.reserved); rec.reserved = 0
     self.limits.spend(self._caller(rec), rec.prompt_tokens + rec.completion_tokens)
-    if self.usage is not None and rec.route.startswith('/v1/'):
+    if self.usage is not None and (rec.route.startswith('/v1/') or rec.method == 'UI'):
         self.usage.add(self.who(rec), rec.task, rec.outcome, rec.prompt_tokens, rec.completion_tokens, rec.images, rec.videos, rec.latency_s)
     if self.audit: audit(rec)
 

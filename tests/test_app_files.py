@@ -6,17 +6,18 @@ import json, re, secrets
 from pathlib import Path
 import httpx, pytest
 from conftest import serve_tiny
+from qwen_vl.security import hash_key, key_id
 
 ROOT = Path(__file__).resolve().parent.parent
 CAKES = ROOT/'reference/qwen25vl-cookbooks/assets/spatial_understanding/cakes.png'
 CANARY = 'canary-' + secrets.token_hex(8)  # in the server's environment, as a real key would be
-KEY = 'files-test-key'
+KEY, ADMIN = 'files-test-key', 'files-admin-key'
 FILE_INPUTS = {'File', 'Video', 'Image', 'Chatbot', 'Multimodaltextbox'}
 
 @pytest.fixture(scope='module', params=['no keys', 'key holder'])
 def app(request, tmp_path_factory):
     log = tmp_path_factory.mktemp('logs')/'server.log'  # a file, not a pipe: nobody reads a pipe, and a full one stalls the server
-    env = {'QWEN_VL_REMOTE_API_KEY': CANARY, 'QWEN_MAX_NEW_TOKENS': '2'}
+    env = {'QWEN_VL_REMOTE_API_KEY': CANARY, 'QWEN_MAX_NEW_TOKENS': '2', 'QWEN_ADMIN_KEYS': json.dumps([ADMIN])}
     if request.param == 'key holder': env['QWEN_API_KEYS'] = json.dumps([KEY])
     with serve_tiny(env=env, log=log, timeout=120) as (url, p), httpx.Client(base_url=url, timeout=60) as c:
         if request.param == 'key holder':
@@ -70,3 +71,8 @@ def test_an_upload_still_goes_through(app):
     assert 'event: complete' in out, out[-500:]
     url = re.search(r'/gradio_api/file=[^"\s\\]+cakes\.png', out).group()
     assert c.get('/ui' + url).content == CAKES.read_bytes()
+    usage = c.get('/v1/admin/usage', headers={'Authorization': f'Bearer {ADMIN}'}).json()  # the app's answer counts once, under its caller
+    who = {r['who'] for r in usage['by_who']}
+    assert who in ({f'key:{key_id(hash_key(KEY))}'}, {'ip:127.0.0.1'}), usage  # the signed-in key, or the address without keys; never 'notebook'
+    chat = {r['task']: r for r in usage['by_task']}['chat']
+    assert (chat['requests'], chat['ok'], chat['images']) == (1, 1, 1) and 1 <= chat['completion_tokens'] <= 2, chat
