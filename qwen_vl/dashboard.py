@@ -1,4 +1,4 @@
-"""An ipywidgets dashboard for JupyterLab over the same service and tasks: upload, pick a task, watch the answer stream in, see the parsed result beside the picture, keep a history, export, switch models, compare two configurations — and the Gradio app embedded in one line.
+"""An ipywidgets dashboard for JupyterLab over the same service and tasks: upload, pick a task, watch the answer stream in, see the parsed result beside the picture, keep a history, export, switch models, compare two configurations, run and score a whole dataset in its Datasets tab — and the Gradio app embedded in one line.
 
 Docs: https://qwen-vl.github.io/qwen_vl/dashboard.html.md"""
 
@@ -6,17 +6,20 @@ Docs: https://qwen-vl.github.io/qwen_vl/dashboard.html.md"""
 
 # %% ../nbs/57_dashboard.ipynb #3e29d6e2
 from __future__ import annotations
-import json, threading, time
+import json, mimetypes, threading, time
+from datetime import datetime
 from fastcore.basics import patch
 from html import escape
+from pathlib import Path
 from .config import ConfigError, model_choice
+from .dataset_view import DatasetView, Item, item_picture
 from .inputs import InputError
 from .service import InferenceService, ServiceError
 from .session import TaskRun, TaskSession
 from .visualize import picture_png
 
 # %% auto #0
-__all__ = ['LABEL', 'FREE', 'set_picture', 'field_widget', 'Dashboard', 'EmbeddedApp', 'embed_app']
+__all__ = ['LABEL', 'FREE', 'set_picture', 'field_widget', 'Dashboard', 'parsed_html', 'upload_value', 'EmbeddedApp', 'embed_app']
 
 # %% ../nbs/57_dashboard.ipynb #381e5381
 LABEL = {'description_width': '110px'} # the controls' labels: wide enough for "Temperature", "Quantization" and every task field
@@ -67,6 +70,7 @@ class Dashboard:
         self.cmp_picture, self.cmp_table = W.Image(format='png', layout=W.Layout(max_width='100%', height='auto')), W.HTML()
         self.cmp_picture.add_class('qwen-dash-compare-picture'); set_picture(self.cmp_picture, None)
         self.export_btn, self.export_out = W.Button(description='Export'), W.HTML()
+        self.datasets, self.tabs = DatasetView(service, on_open=lambda item: self.open_item(item)), None
         self.task.observe(lambda ch: self._on_task(), 'value'); self.mode.observe(lambda ch: self._on_mode(), 'value'); self._on_task()
         self.run_btn.on_click(lambda b: self.start()); self.stop_btn.on_click(lambda b: self.stop())
         self.load_btn.on_click(lambda b: self._switch()); self.cmp_btn.on_click(lambda b: self._compare())
@@ -88,8 +92,9 @@ def show(self:Dashboard):
                      self.cmp_picture, self.cmp_table])
     top = row(left, right); top.layout.align_items = 'flex-start'
     for w, name in ((left, 'controls'), (top, 'top'), (result, 'result')): w.add_class(f'qwen-dash-{name}')
-    return W.VBox([top, result, row(self.history, self.export_btn, self.export_out), models],
-                  layout=W.Layout(width='100%', max_width='100%')).add_class('qwen-dashboard')
+    task = W.VBox([top, result, row(self.history, self.export_btn, self.export_out), models], layout=W.Layout(width='100%', max_width='100%'))
+    self.tabs = W.Tab(children=[task.add_class('qwen-dash-task'), self.datasets.show()], titles=('Task', 'Datasets'), layout=W.Layout(width='100%', max_width='100%'))
+    return self.tabs.add_class('qwen-dashboard')
 
 # %% ../nbs/57_dashboard.ipynb #4e42fa22
 @patch
@@ -147,14 +152,18 @@ def stop(self:Dashboard):
     self.session.cancel(id(self))
 
 # %% ../nbs/57_dashboard.ipynb #25b28155
+def parsed_html(shown:dict, # a result's task, mode, data and warnings
+               ) -> str:
+    "The parsed result as the dashboard shows it: indented JSON in a scrolling box."
+    return f"<pre style='max-height:400px;overflow:auto'>{escape(json.dumps(shown, ensure_ascii=False, indent=1)[:20000], quote=False)}</pre>"
+
 @patch
 def _show(self:Dashboard, run:TaskRun):
     "Put a finished run on screen: its notice, parsed result, answer and picture."
     self.notice.value = '<br>'.join(f'<b>{escape(n)}</b>' for n in run.notice.split('\n\n') if n)
     self.answer.value = f'⚠️ {run.error}' if run.error else run.text
     if run.result is not None:
-        shown = {k: run.data[k] for k in ('task', 'mode', 'data', 'warnings')}
-        self.parsed.value = f"<pre style='max-height:400px;overflow:auto'>{escape(json.dumps(shown, ensure_ascii=False, indent=1)[:20000], quote=False)}</pre>"
+        self.parsed.value = parsed_html({k: run.data[k] for k in ('task', 'mode', 'data', 'warnings')})
     set_picture(self.picture, run.png(dpi=90), self.picture_note)
 
 # %% ../nbs/57_dashboard.ipynb #30730de2
@@ -201,6 +210,38 @@ def _compare(self:Dashboard, wait:bool=False): # block until it is done
         self.cmp_table.value = f'<table><tr>{head}</tr>{body}</table>'
     t = threading.Thread(target=work, daemon=True); t.start()
     if wait: t.join()
+
+# %% ../nbs/57_dashboard.ipynb #208537bd
+def upload_value(paths:list[str], # files on this machine (URLs are left out)
+                ) -> tuple:
+    "What a FileUpload widget holds once the files `paths` are uploaded: each one's name, type, size and bytes."
+    files = [Path(p) for p in paths if Path(p).is_file()]
+    return tuple({'name': p.name, 'type': mimetypes.guess_type(p.name)[0] or '', 'size': p.stat().st_size,
+                  'content': memoryview(p.read_bytes()), 'last_modified': datetime.now()} for p in files)
+
+# %% ../nbs/57_dashboard.ipynb #d45f6458
+@patch
+def set_fields(self:Dashboard, values:dict): # field name → value, as a record gives them
+    "Type `values` into the chosen task's field widgets; names it has no field for, and choices it doesn't offer, are left out."
+    for k, v in values.items():
+        if (w := self.fields.get(k)) is None: continue
+        if isinstance(w, self.W.Checkbox): w.value = bool(v)
+        elif not isinstance(w, self.W.Dropdown) or str(v) in w.options: w.value = str(v)
+
+@patch
+def open_item(self:Dashboard, item:Item):
+    "Show a dataset's item in the Task tab: its media as the upload, its task, mode and fields, its answer and picture."
+    res, (task, mode) = item.result or {}, (item.row['task'], item.row['mode'])
+    if task in self.tasks: self.task.value = task
+    if mode in self.mode.options: self.mode.value = mode
+    self.set_fields(item.record.fields); self.upload.value = upload_value(item.images + item.videos)
+    self.notice.value = f"<b>{escape(item.id)}: score {item.score:.3f} ({escape(item.row['status'])})</b>"
+    self.answer.value = f"⚠️ {res['error']}" if res.get('error') else res.get('text', '')
+    self.parsed.value = parsed_html({k: res.get(k) for k in ('task', 'mode', 'data', 'warnings')})
+    try: png = item_picture(item, self.session.service.settings)
+    except (InputError, OSError): png = None
+    set_picture(self.picture, png, self.picture_note)
+    if self.tabs is not None: self.tabs.selected_index = 0
 
 # %% ../nbs/57_dashboard.ipynb #73d249e5
 class EmbeddedApp:

@@ -9,6 +9,7 @@ from conftest import free_port
 ROOT = Path(__file__).resolve().parent.parent
 CAKES = ROOT/'reference/qwen25vl-cookbooks/assets/spatial_understanding/cakes.png'
 SHOT = ROOT/'build'/'screenshots'/'dashboard-jupyterlab.png'
+DATASET_SHOT = ROOT/'build'/'screenshots'/'dataset-view-jupyterlab.png'
 CHROMIUM = '/usr/bin/chromium'
 
 pytestmark = [pytest.mark.skipif(not Path(CHROMIUM).exists(), reason='Debian chromium is not installed'),
@@ -19,6 +20,14 @@ from qwen_vl.service import InferenceService
 from qwen_vl.dashboard import Dashboard
 svc = InferenceService(load_settings(model='tiny', max_new_tokens=8)).start(background=False)''', 'Dashboard(svc)']
 
+# Six synthetic shapes in the notebook's folder, and the dashboard over a tiny model that sees small pictures (quick on a CPU).
+DATASET_CELLS = ['''from qwen_vl.config import load_settings
+from qwen_vl.service import InferenceService
+from qwen_vl.dashboard import Dashboard
+from qwen_vl.synthetic import make_dataset
+svc = InferenceService(load_settings(model='tiny', max_new_tokens=8, max_pixels=160*28*28)).start(background=False)
+make_dataset('shapes', 6, 0, 'data')''', 'Dashboard(svc)']
+
 # Nothing leaves 127.0.0.1: no news feed, no update check, no extension index.
 CONFIG = '''c.LabApp.news_url = None
 c.LabApp.check_for_updates_class = 'jupyterlab.handlers.announcements.NeverCheckForUpdate'
@@ -27,13 +36,13 @@ c.LabApp.expose_app_in_browser = True
 '''
 
 @contextmanager
-def jupyter_lab(timeout:float=90):
-    "`jupyter lab` on a free port with a fresh root (holding dashboard.ipynb) and fresh settings; yields (url, token); stops it and its kernels."
+def jupyter_lab(timeout:float=90, cells:list[str]=CELLS, name:str='dashboard.ipynb'):
+    "`jupyter lab` on a free port with a fresh root (holding the notebook `name` of `cells`) and fresh settings; yields (url, token); stops it and its kernels."
     with tempfile.TemporaryDirectory(prefix='qwen-vl-lab-') as tmp:
         tmp = Path(tmp); root = tmp/'root'; root.mkdir()
-        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in CELLS])
+        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
         nb.metadata['kernelspec'] = {'name': 'python3', 'display_name': 'Python 3', 'language': 'python'}
-        nbformat.write(nb, root/'dashboard.ipynb')
+        nbformat.write(nb, root/name)
         (tmp/'config').mkdir(); (tmp/'config'/'jupyter_lab_config.py').write_text(CONFIG)
         note = tmp/'settings'/'@jupyterlab'/'apputils-extension'/'notification.jupyterlab-settings'
         note.parent.mkdir(parents=True); note.write_text('{"fetchNews": "false", "checkForUpdates": false}')  # no news toast over the page
@@ -87,21 +96,31 @@ def overlap(a:dict, b:dict) -> bool:
     "Whether two boxes share any area."
     return a['x'] < b['x'] + b['w'] and b['x'] < a['x'] + a['w'] and a['y'] < b['y'] + b['h'] and b['y'] < a['y'] + a['h']
 
+def chromium(pw):
+    "Headless Debian Chromium, nothing in the background."
+    return pw.chromium.launch(executable_path=CHROMIUM, headless=True,
+                              args=['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'])
+
+def run_notebook(b, url:str, token:str, name:str, viewport:dict):
+    "Open notebook `name` in JupyterLab in a new page of browser `b` (nothing leaves 127.0.0.1), wait for its kernel and run every cell; the page."
+    from playwright.sync_api import expect
+    ctx = b.new_context(viewport=viewport); ctx.route('**/*', local_only)
+    page = ctx.new_page()
+    page.goto(f'{url}/lab/tree/{name}?token={token}', wait_until='load')
+    expect(page.locator('.jp-Notebook .jp-Cell').first).to_be_visible(timeout=60_000)
+    page.wait_for_function('() => window.jupyterapp && window.jupyterapp.shell.currentWidget '
+                           '&& window.jupyterapp.shell.currentWidget.sessionContext.session?.kernel', timeout=60_000)
+    page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    return page
+
 def test_dashboard_in_jupyterlab():
     "Open a notebook in JupyterLab, run it on a live kernel, press Run on the dashboard: the picture shows below the controls, labels whole."
     from playwright.sync_api import sync_playwright, expect
     SHOT.parent.mkdir(parents=True, exist_ok=True)
     with jupyter_lab() as (url, token), sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
-                               args=['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'])
+        b = chromium(pw)
         try:
-            ctx = b.new_context(viewport={'width': 1400, 'height': 2000}); ctx.route('**/*', local_only)
-            page = ctx.new_page()
-            page.goto(f'{url}/lab/tree/dashboard.ipynb?token={token}', wait_until='load')
-            expect(page.locator('.jp-Notebook .jp-Cell').first).to_be_visible(timeout=60_000)
-            page.wait_for_function('() => window.jupyterapp && window.jupyterapp.shell.currentWidget '
-                                   '&& window.jupyterapp.shell.currentWidget.sessionContext.session?.kernel', timeout=60_000)
-            page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+            page = run_notebook(b, url, token, 'dashboard.ipynb', {'width': 1400, 'height': 2000})
             dash = page.locator('.qwen-dashboard')
             expect(dash).to_be_visible(timeout=90_000)
             before = page.evaluate(LAYOUT)
@@ -128,3 +147,36 @@ def test_dashboard_in_jupyterlab():
     assert not overlap(pic, controls) and not overlap(pic, after['top']), after
     assert pic['x'] >= after['dash']['x'] - 1 and pic['x'] + pic['w'] <= after['dash']['x'] + after['dash']['w'] + 1, after  # no wider than the dashboard
     assert SHOT.stat().st_size > 20_000
+
+def test_dataset_view_in_jupyterlab():
+    "In JupyterLab, the dashboard's Datasets tab picks six synthetic shapes from the folder, runs and scores them: the gallery shows the six worst first, and Open shows one in the Task tab."
+    from playwright.sync_api import sync_playwright, expect
+    DATASET_SHOT.parent.mkdir(parents=True, exist_ok=True)
+    with jupyter_lab(cells=DATASET_CELLS, name='datasets.ipynb') as (url, token), sync_playwright() as pw:
+        b = chromium(pw)
+        try:
+            page = run_notebook(b, url, token, 'datasets.ipynb', {'width': 1400, 'height': 1500})
+            dash = page.locator('.qwen-dashboard')
+            expect(dash).to_be_visible(timeout=120_000)
+            dash.locator('.lm-TabBar-tab', has_text='Datasets').click()
+            view = dash.locator('.qwen-dataset-view')
+            expect(view).to_be_visible(timeout=10_000)
+            view.locator('.widget-dropdown', has_text='Found').locator('select').select_option('data/shapes.jsonl')
+            expect(view.locator('.qwen-ds-message')).to_have_text('6 records: spatial/detect ×6', timeout=30_000)
+            view.get_by_role('button', name='Run', exact=True).click()
+            expect(view.locator('.qwen-ds-status')).to_contain_text('6 done, 0 failed, 0 skipped', timeout=120_000)
+            view.get_by_role('button', name='Score', exact=True).click()
+            expect(view.locator('.qwen-ds-item')).to_have_count(6, timeout=60_000)
+            expect(view.locator('.qwen-ds-table table')).to_contain_text('spatial/detect', timeout=10_000)
+            page.wait_for_function("() => [...document.querySelectorAll('.qwen-ds-item img')].every(i => i.complete && i.naturalWidth > 0)", timeout=30_000)
+            scores = [float(t) for t in view.locator('.qwen-ds-score').all_inner_texts()]
+            ids = view.locator('.qwen-ds-id').all_inner_texts()
+            dash.evaluate('d => d.scrollIntoView()'); page.wait_for_timeout(300)
+            page.screenshot(path=str(DATASET_SHOT))
+            view.locator('.qwen-ds-item').first.get_by_role('button', name='Open').click()
+            expect(dash.locator('.qwen-dash-picture')).to_be_visible(timeout=30_000)  # the Task tab, showing the item
+            expect(dash.locator('.qwen-dash-notice')).to_contain_text(f'{ids[0]}: score', timeout=10_000)
+        finally: b.close()
+    assert len(scores) == 6 and scores == sorted(scores), scores
+    assert sorted(ids) == [f'shapes-{i:05d}' for i in range(6)], ids
+    assert DATASET_SHOT.stat().st_size > 20_000
