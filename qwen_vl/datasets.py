@@ -6,20 +6,21 @@ Docs: https://qwen-vl.github.io/qwen_vl/datasets.html.md"""
 
 # %% ../nbs/46_datasets.ipynb #a7251c0e
 from __future__ import annotations
-import csv, json
+import csv, io, json, re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from PIL import Image
+from PIL import Image, ImageOps
 from .errors import InputError
 from .inputs import probe_video
 
 # %% auto #0
-__all__ = ['MEDIA_SUFFIXES', 'VIDEO_SUFFIXES', 'Strict', 'BoxLabel', 'PointLabel', 'TextLine', 'EventLabel', 'ActionLabel',
-           'Labels', 'Record', 'is_url', 'resolve_media', 'media', 'Problem', 'Dataset', 'explain', 'numbered_records',
-           'records_from', 'jsonl_rows', 'table_row', 'table_rows', 'folder_rows', 'read_dataset', 'write_records',
-           'media_size', 'label_coords', 'outside', 'coords_text', 'check_labels']
+__all__ = ['MEDIA_SUFFIXES', 'VIDEO_SUFFIXES', 'IMAGE_SUFFIXES', 'RECORD_COLUMNS', 'Strict', 'BoxLabel', 'PointLabel', 'TextLine',
+           'EventLabel', 'ActionLabel', 'Labels', 'Record', 'is_url', 'resolve_media', 'media', 'Problem', 'Dataset',
+           'explain', 'numbered_records', 'records_from', 'jsonl_rows', 'table_row', 'table_rows', 'folder_rows',
+           'read_dataset', 'write_records', 'media_size', 'label_coords', 'outside', 'coords_text', 'check_labels',
+           'hf_rows', 'absolute', 'image_cell', 'write_image', 'no_nulls', 'hf_record', 'from_hf']
 
 # %% ../nbs/46_datasets.ipynb #1c50cdb8
 class Strict(BaseModel):
@@ -301,3 +302,114 @@ def check_labels(data:Dataset, # a dataset, as `read_dataset` or `records_from` 
         out += [Problem(data.lines.get(rec.id, n), f"record {rec.id!r}: labels.{name} {coords_text(xy)} lies outside its image, "
                         f"{w}x{h} pixels (labels are in the original image's pixels)") for name, xy in coords if outside(xy, (w, h), tolerance)]
     return out
+
+# %% ../nbs/46_datasets.ipynb #838ae0cd
+def hf_rows(ds, # a `datasets.Dataset`, `IterableDataset` or `DatasetDict`, the folder `save_to_disk` wrote, or rows of dicts
+            split:str|None=None, # the split of a `DatasetDict` (None: its only one)
+           ) -> Iterable[dict]:
+    "A Hugging Face dataset's rows one at a time, its images as stored (`{'bytes', 'path'}`); `InputError` if it cannot be read."
+    try: import datasets as hf
+    except ImportError as e: raise InputError(f'reading a Hugging Face dataset needs the datasets package, which is not installed ({e.msg}): pip install "qwen-vl[data]"') from None
+    if isinstance(ds, (str, Path)):
+        if not Path(ds).is_dir(): raise InputError(f'no dataset at {ds}: give a folder that `Dataset.save_to_disk` wrote, or a `datasets.Dataset`')
+        try: ds = hf.load_from_disk(str(ds))
+        except FileNotFoundError: raise InputError(f'{ds} is not a folder that `Dataset.save_to_disk` wrote (no dataset_info.json or dataset_dict.json)') from None
+    if isinstance(ds, (hf.DatasetDict, hf.IterableDatasetDict)):
+        if split is None and len(ds) == 1: split = next(iter(ds))
+        if split not in ds: raise InputError(f"give the split to read, one of {', '.join(map(repr, ds))}; got {split!r}")
+        ds = ds[split]
+    if isinstance(ds, hf.Dataset): return (row for b in ds.with_format('arrow').iter(batch_size=32) for row in b.to_pylist())
+    if isinstance(ds, hf.IterableDataset): return iter(ds.decode(False))
+    return iter(ds)
+
+# %% ../nbs/46_datasets.ipynb #79a0a59c
+IMAGE_SUFFIXES = {'JPEG': '.jpg', 'MPO': '.jpg', 'PNG': '.png', 'WEBP': '.webp', 'GIF': '.gif', 'BMP': '.bmp', 'TIFF': '.tif'}
+
+def absolute(s:str) -> str:
+    "A path made absolute against the working folder; a URL unchanged."
+    return s if is_url(s) or Path(s).is_absolute() else str(Path(s).resolve())
+
+def image_cell(v, # a PIL image, an HF `{'bytes', 'path'}` dict, bytes, or a path
+              ) -> tuple[bytes|Image.Image|None, str]: # (what to write, its suffix); (None, the path) for a path
+    "What an image cell writes, and the suffix of its file; `InputError` if it is not an image."
+    kind = type(v).__name__
+    if isinstance(v, dict) and v.get('bytes') is None and v.get('path') and not is_url(v['path']):  # an `Image` of a local file
+        try: v = Path(v['path']).read_bytes()
+        except OSError as e: raise InputError(f"the image file {v['path']} cannot be read: {e.strerror}") from None
+    if isinstance(v, dict): v = v.get('bytes') or v.get('path')
+    if isinstance(v, Image.Image): return v, '.png'
+    if isinstance(v, (bytes, bytearray)):
+        try:
+            img = Image.open(io.BytesIO(v))
+            if img.format in IMAGE_SUFFIXES: return bytes(v), IMAGE_SUFFIXES[img.format]
+            img.load(); return img, '.png'
+        except (OSError, Image.DecompressionBombError): raise InputError(f'an image of {len(v)} bytes is not in a format PIL reads') from None
+    if isinstance(v, str) and v: return None, absolute(v)
+    raise InputError(f"an image is a PIL image, bytes, a {{'bytes', 'path'}} dict or a path; got {kind}")
+
+def write_image(what:bytes|Image.Image, # the bytes to write, or a PIL image
+                path:Path, # the file
+               ):
+    "Write an image cell's bytes as they are, or a PIL image as PNG, turned upright."
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(what, bytes): path.write_bytes(what); return
+    img = ImageOps.exif_transpose(what)
+    if img.mode not in ('1', 'L', 'LA', 'I', 'I;16', 'P', 'RGB', 'RGBA'): img = img.convert('RGBA' if 'A' in img.mode else 'RGB')
+    img.save(path, 'PNG')
+
+# %% ../nbs/46_datasets.ipynb #57c1d33c
+RECORD_COLUMNS = ('video', 'task', 'mode', 'fields', 'labels')
+
+def no_nulls(v):
+    "`v` without the null values of its dicts, at any depth: the keys a table filled in."
+    if isinstance(v, dict): return {k: no_nulls(x) for k, x in v.items() if x is not None}
+    return [no_nulls(x) for x in v] if isinstance(v, list) else v
+
+def hf_record(row:dict, # a row of a Hugging Face dataset
+              n:int, # its index, from 0
+              id_column:str='id', # the column of ids
+              image_column:str='image', # the column of images, or of lists of them
+              taken:set|None=None, # the media file names used so far, lower case; the row's are added
+             ) -> tuple[Record, list[tuple[str, Any]]]: # the record, and (its media file, what to write) pairs
+    "A row as a record whose images are files under `media/`; `InputError` if it is not a good record."
+    if not isinstance(row, dict): raise InputError(f'a row is a dict of columns; got {type(row).__name__}')
+    rid, cells = row.get(id_column), row.get(image_column)
+    rec = no_nulls(table_row({k: row[k] for k in RECORD_COLUMNS if k in row}))
+    rec['id'] = str(n) if rid is None or rid == '' else rid
+    if isinstance(rec.get('video'), str): rec['video'] = absolute(rec['video'])
+    taken, files, paths, many = set() if taken is None else taken, [], [], isinstance(cells, (list, tuple))
+    stem = re.sub('[^A-Za-z0-9_.-]+', '_', str(rec['id'])).strip('.') or 'image'
+    for k, cell in enumerate((cells if many else [cells]) if cells is not None else []):
+        what, where = image_cell(cell)
+        if what is not None:
+            name = f'{stem}-{k}' if many else stem
+            while f'{name}{where}'.lower() in taken: name += f'-{n}'
+            taken.add(f'{name}{where}'.lower()); where = f'media/{name}{where}'; files.append((where, what))
+        paths.append(where)
+    if cells is not None: rec['images' if many else 'image'] = paths if many else paths[0]
+    try: return Record.model_validate(rec), files
+    except ValidationError as e: raise InputError(explain(e)) from None
+
+# %% ../nbs/46_datasets.ipynb #f2d1a69c
+def from_hf(ds, # a `datasets.Dataset`, `IterableDataset` or `DatasetDict`, the folder `save_to_disk` wrote, or rows of dicts
+            folder:str|Path, # where `<name>.jsonl` and its `media/` go (made if missing)
+            id_column:str='id', # the column of ids; a row without one gets its index, from 0
+            image_column:str='image', # the column of images (an HF `Image`, PIL images, bytes, paths), or of lists of them
+            name:str='data', # the JSONL file's name, without `.jsonl`
+            split:str|None=None, # the split of a `DatasetDict` (None: its only one)
+           ) -> Dataset: # as `read_dataset` reads the file, with `problems` and `lines` by row (1 the first)
+    "Write a Hugging Face dataset as `folder/<name>.jsonl`, its images under `folder/media/`, and read it; a bad row is a `Problem`."
+    rows, out = hf_rows(ds, split), Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    problems, lines, taken = [], {}, set()
+    with open(path := out/f'{name}.jsonl', 'w', encoding='utf-8') as f:
+        for n, row in enumerate(rows):
+            try:
+                rec, files = hf_record(row, n, id_column, image_column, taken)
+                if rec.id in lines: raise InputError(f'id {rec.id!r} is used by an earlier record; ids must be unique')
+                for p, what in files: write_image(what, out/p)
+            except (InputError, OSError) as e: problems.append(Problem(n + 1, str(e))); continue
+            f.write(rec.model_dump_json(exclude_none=True, exclude_defaults=True) + '\n'); lines[rec.id] = n + 1
+    data = read_dataset(path)
+    data.problems[:0] = problems; data.lines = {r.id: lines[r.id] for r in data}
+    return data

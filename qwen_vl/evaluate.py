@@ -274,7 +274,7 @@ def overlay(image:Image.Image, # the original image
     truth = [b.bbox for b in labels.boxes] + [x.bbox for x in labels.lines if x.bbox] + [a.box for a in labels.actions if a.box]
     got = [x['bbox'] for k in ('boxes', 'lines') for x in answer.get(k) or [] if isinstance(x, dict) and isinstance(x.get('bbox'), list) and len(x['bbox']) == 4]
     tag = lambda b, name: Box(tuple(b), name, bbox=tuple(b))
-    return draw_boxes(image, [tag((-999, -999, -998, -998), 'answer')] + [tag(b, 'label') for b in truth] + [tag(b, 'answer') for b in got])
+    return draw_boxes(image, [tag(b, 'label') for b in truth] + [tag(b, 'answer') for b in got], colors={'label': '#3cb44b', 'answer': '#e6194b'})
 
 # %% ../nbs/51_evaluate.ipynb #e759e6e7
 def worst_pictures(evaluation:Evaluation, # what `evaluate` returned

@@ -9,7 +9,7 @@ from __future__ import annotations
 import io, math
 from functools import lru_cache
 from pathlib import Path
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageColor, ImageDraw, ImageFont
 
 # %% auto #0
 __all__ = ['CJK_FONTS', 'PALETTE', 'KIND_COLORS', 'font_path', 'get_font', 'covers', 'draw_boxes', 'draw_points', 'draw_actions',
@@ -60,6 +60,8 @@ def _canvas(image:Image.Image) -> tuple[Image.Image, ImageDraw.ImageDraw]:
     img = image.convert('RGB').copy()
     return img, ImageDraw.Draw(img, 'RGBA')
 
+def _tint(color, alpha:int) -> tuple: return ImageColor.getrgb(color)[:3] + (alpha,)
+
 # %% ../nbs/22_visualize.ipynb #a456d0f7
 def _label(d:ImageDraw.ImageDraw, xy, text:str, color:str, img_size, size:int):
     if not text: return
@@ -71,22 +73,30 @@ def _label(d:ImageDraw.ImageDraw, xy, text:str, color:str, img_size, size:int):
     d.text((x + 3 - x0, y + 3 - y0), text, font=f, fill='white')
 
 # %% ../nbs/22_visualize.ipynb #98ba79f4
+def _given_color(colors, i:int, label):
+    if colors is None: return None
+    if isinstance(colors, (str, tuple)): return colors
+    if isinstance(colors, dict): return colors.get(label)
+    return colors[i] if i < len(colors) else None
+
 def draw_boxes(
     image:Image.Image, # the original image
     boxes:list, # `Box`es (with `bbox` set) or (x1, y1, x2, y2) tuples, original pixels
     labels:bool=True, # draw each box's label (or OCR text)
     fill:bool=False, # tint the inside of each box
+    colors:str|tuple|list|dict|None=None, # one colour for all, a list with one per box, or a dict by label; None (and boxes it leaves out): the palette's
 ) -> Image.Image:
-    "The image with each box outlined in its own colour, labelled."
+    "The image with each box outlined in its own colour, or in the `colors` given, labelled."
     img, d = _canvas(image)
     s = _scale(img); lw, fs = max(2, round(3*s)), max(12, round(18*s))
-    colors = {}
+    palette = {}
     for i, b in enumerate(boxes):
         xyxy = b.bbox if hasattr(b, 'bbox') else b
         if xyxy is None: continue
         label = (b.text or b.label) if hasattr(b, 'label') else ''
-        c = colors.setdefault(getattr(b, 'label', i) if not getattr(b, 'text', None) else i, PALETTE[len(colors) % len(PALETTE)])
-        if fill: d.rectangle(xyxy, fill=c + '33')
+        c = _given_color(colors, i, getattr(b, 'label', None)) or palette.setdefault(
+            getattr(b, 'label', i) if not getattr(b, 'text', None) else i, PALETTE[len(palette) % len(PALETTE)])
+        if fill: d.rectangle(xyxy, fill=_tint(c, 0x33))
         d.rectangle(xyxy, outline=c, width=lw)
         if labels: _label(d, (xyxy[0], xyxy[1]), label, c, img.size, fs)
     return img
