@@ -14,12 +14,14 @@ from pathlib import Path
 from .config import ConfigError, model_choice
 from .dataset_view import DatasetView, Item, item_picture
 from .inputs import InputError
+from .metrics import Usage
 from .service import InferenceService, ServiceError
 from .session import TaskRun, TaskSession
 from .visualize import picture_png
 
 # %% auto #0
-__all__ = ['LABEL', 'FREE', 'set_picture', 'field_widget', 'Dashboard', 'parsed_html', 'upload_value', 'EmbeddedApp', 'embed_app']
+__all__ = ['LABEL', 'FREE', 'USAGE_COLUMNS', 'set_picture', 'field_widget', 'Dashboard', 'usage_html', 'parsed_html',
+           'upload_value', 'EmbeddedApp', 'embed_app']
 
 # %% ../nbs/57_dashboard.ipynb #381e5381
 LABEL = {'description_width': '110px'} # the controls' labels: wide enough for "Temperature", "Quantization" and every task field
@@ -93,7 +95,8 @@ def show(self:Dashboard):
     top = row(left, right); top.layout.align_items = 'flex-start'
     for w, name in ((left, 'controls'), (top, 'top'), (result, 'result')): w.add_class(f'qwen-dash-{name}')
     task = W.VBox([top, result, row(self.history, self.export_btn, self.export_out), models], layout=W.Layout(width='100%', max_width='100%'))
-    self.tabs = W.Tab(children=[task.add_class('qwen-dash-task'), self.datasets.show()], titles=('Task', 'Datasets'), layout=W.Layout(width='100%', max_width='100%'))
+    self.tabs = W.Tab(children=[task.add_class('qwen-dash-task'), self.datasets.show(), self.usage_view()], titles=('Task', 'Datasets', 'Usage'),
+                      layout=W.Layout(width='100%', max_width='100%'))
     return self.tabs.add_class('qwen-dashboard')
 
 # %% ../nbs/57_dashboard.ipynb #4e42fa22
@@ -101,6 +104,29 @@ def show(self:Dashboard):
 def _ipython_display_(self:Dashboard):
     from IPython.display import display
     display(self.show())
+
+# %% ../nbs/57_dashboard.ipynb #1d656255
+USAGE_COLUMNS = ('requests', 'ok', 'refused', 'error', 'cancelled', 'prompt_tokens', 'completion_tokens', 'images', 'videos', 'latency_p50_s', 'latency_p95_s')
+
+def usage_html(usage:Usage, # the service's usage (`InferenceService.usage`)
+               by:str='who', # 'who' (the notebook, a batch run, an API key) or 'task'
+              ) -> str:
+    "The usage as an HTML table: a row per caller (or task), the total last."
+    cols = (by, *USAGE_COLUMNS)
+    cell = lambda v: '–' if v is None else f'{v:,}' if isinstance(v, int) else f'{v:.3f}' if isinstance(v, float) else escape(str(v))
+    head = ''.join(f"<th>{c.replace('_', ' ')}</th>" for c in cols)
+    rows = ''.join('<tr>' + ''.join(f'<td>{cell(r.get(c))}</td>' for c in cols) + '</tr>' for r in [*usage.table(by), {by: 'total', **usage.total()}])
+    return f"<table class='qwen-usage'><tr>{head}</tr>{rows}</table>"
+
+# %% ../nbs/57_dashboard.ipynb #92c699b1
+@patch
+def usage_view(self:Dashboard):
+    "The Usage tab: the service's usage per caller and per task, with Refresh."
+    W, usage = self.W, self.session.service.usage
+    self.usage_out, btn = W.HTML(), W.Button(description='Refresh')
+    def refresh(b=None): self.usage_out.value = usage_html(usage, 'who') + '<br>' + usage_html(usage, 'task')
+    btn.on_click(refresh); refresh()
+    return W.VBox([btn, self.usage_out]).add_class('qwen-dash-usage')
 
 # %% ../nbs/57_dashboard.ipynb #562f6dd7
 @patch

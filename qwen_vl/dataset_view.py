@@ -13,20 +13,18 @@ from html import escape
 from pathlib import Path
 from fastcore.basics import patch
 from PIL import Image
-from .batch import batch
-from .datasets import Dataset, Record, jsonl_rows, read_dataset
+from .batch import batch, read_results
+from .datasets import Dataset, Record, read_dataset
 from .errors import InputError
-from .evaluate import Evaluation, evaluate
+from .evaluate import Evaluation, evaluate, overlay
 from .inputs import load_image
-from .parsers import Box
 from .service import InferenceService
 from .tasks.base import describe_tasks, get_task, image_visual
-from .visualize import draw_boxes, picture_png
+from .visualize import picture_png
 
 # %% auto #0
-__all__ = ['SUFFIXES', 'GALLERY_MAX', 'PAGE', 'OFF', 'LABEL', 'THUMB', 'dataset_files', 'results_rows', 'Item', 'gallery_items',
-           'box_tags', 'answer_boxes', 'task_picture', 'thumbnail', 'item_picture', 'DatasetView', 'warning',
-           'new_rows', 'status_line']
+__all__ = ['SUFFIXES', 'GALLERY_MAX', 'PAGE', 'LABEL', 'THUMB', 'dataset_files', 'Item', 'gallery_items', 'task_picture',
+           'thumbnail', 'item_picture', 'DatasetView', 'warning', 'new_rows', 'status_line']
 
 # %% ../nbs/54_dataset_view.ipynb #02c602be
 SUFFIXES = ('.jsonl', '.csv', '.parquet') # the dataset files the folder picker lists
@@ -42,12 +40,6 @@ def dataset_files(folder:str|Path, # the folder to look in, and its subfolders
         found += [os.path.normpath(os.path.join(root, f)) for f in files if f.lower().endswith(SUFFIXES)]
         if len(found) >= limit: break
     return sorted(found)[:limit]
-
-# %% ../nbs/54_dataset_view.ipynb #b3178e31
-def results_rows(path:str|Path, # a JSONL results file a batch run wrote
-                ) -> dict[str, dict]:
-    "A results file's rows by id, the last line of each id winning; lines that are not results left out."
-    return {r['id']: r for _, r in jsonl_rows(Path(path)) if isinstance(r, dict) and isinstance(r.get('id'), str)}
 
 # %% ../nbs/54_dataset_view.ipynb #bacdaeec
 @dataclass
@@ -69,30 +61,14 @@ PAGE = 12 # thumbnails on a page of the gallery
 
 def gallery_items(ev:Evaluation, # what `evaluate` returned
                   data:Dataset, # the dataset it scored
-                  results:dict, # the results rows by id (`results_rows`)
+                  results:dict, # the results rows by id (`read_results`)
                   limit:int=GALLERY_MAX, # the most items
                  ) -> list[Item]:
     "The scored items, lowest score first, at most `limit`."
     recs = {r.id: r for r in data.records}
     return [Item(row, recs[row['id']], results.get(row['id']), *data.media(recs[row['id']])) for row in ev.worst(limit)]
 
-# %% ../nbs/54_dataset_view.ipynb #fab663c8
-OFF = [-10**6] * 4 # a box off every picture: it takes the answer's colour without being seen
-
-def box_tags(boxes:list, # boxes [x1, y1, x2, y2]
-             tag:str, # what each is tagged
-             k:float=1.0, # the scale the picture is drawn at
-            ) -> list:
-    "Boxes as `draw_boxes` takes them, each tagged `tag`, scaled by `k`."
-    return [Box(tuple(b), tag, bbox=tuple(v * k for v in b)) for b in boxes]
-
 # %% ../nbs/54_dataset_view.ipynb #9467db0b
-def answer_boxes(result:dict|None, # an item's results row
-                ) -> list[list]:
-    "The answer's boxes [x1, y1, x2, y2], in original pixels; [] for a failed or missing answer."
-    data = (result or {}).get('data') or {}
-    return [b['bbox'] for b in data.get('boxes') or [] if isinstance(b, dict) and isinstance(b.get('bbox'), list) and len(b['bbox']) == 4]
-
 def task_picture(result:dict, # an answered item's results row
                  image:Image.Image|None, # its first image
                  settings, # the service's settings (the image sizes the model saw)
@@ -122,7 +98,7 @@ def item_picture(item:Item, # the item
     if image is not None and labelled and not (res.get('data') or {}).get('points'):
         k = min(1.0, size / max(image.size)) if size else 1.0
         small = image.resize((max(1, round(image.width * k)), max(1, round(image.height * k)))) if k < 1 else image
-        pic = draw_boxes(small, box_tags([OFF], 'answer') + box_tags(answer_boxes(res), 'answer', k) + box_tags(labelled, 'label', k))
+        pic = overlay(small, item.record.labels, res.get('data') or {}, k)
     else: pic = (task_picture(res, image, settings) if res.get('ok') else None) or image
     if pic is None: return b''
     return picture_png(thumbnail(pic, size) if size else pic)
@@ -257,7 +233,7 @@ def start(self:DatasetView, wait:bool=False): # block until the run ends
     "Run the dataset through the service with `batch`, on a background thread; a rerun resumes where the last one stopped."
     if self.thread is not None and self.thread.is_alive(): return self
     if (data := self.dataset()) is None or (out := self.results_file()) is None: return self
-    answered = {k for k, r in results_rows(out).items() if r.get('ok')} if out.is_file() else set()
+    answered = {k for k, r in read_results(out).items() if r.get('ok')} if out.is_file() else set()
     self.progress.value, self.progress.max, self.progress.bar_style = 0, max(1, sum(r.id not in answered for r in data)), ''
     self.stop_event, self.message.value, offset = threading.Event(), '', out.stat().st_size if out.is_file() else 0
     self.thread = threading.Thread(target=self._work, args=(data, out, offset), daemon=True); self.thread.start()
@@ -308,7 +284,7 @@ def score(self:DatasetView):
     from IPython.display import Markdown
     self.evaluation, self.thumbs, self.message.value = ev, {}, ''
     self.table.clear_output(); self.table.append_display_data(Markdown(ev.table().replace('@', '&#64;')))  # acc@0.5 is no e-mail address
-    self.items = gallery_items(ev, data, results_rows(out))
+    self.items = gallery_items(ev, data, read_results(out))
     if not self.items: self.message.value = warning('no record of this dataset has labels to score it by')
     self.show_page(0)
     return self

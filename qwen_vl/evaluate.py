@@ -269,11 +269,12 @@ def class_figure(evaluation:Evaluation, # what `evaluate` returned
 def overlay(image:Image.Image, # the original image
             labels:Labels, # the record's labels
             answer:dict, # the answer's parsed data (empty: none)
+            k:float=1.0, # the scale `image` was resized by from the original (a thumbnail: < 1)
            ) -> Image.Image:
     "The image with the labelled boxes (and lines' and targets' boxes) in green and the answer's boxes in red."
     truth = [b.bbox for b in labels.boxes] + [x.bbox for x in labels.lines if x.bbox] + [a.box for a in labels.actions if a.box]
-    got = [x['bbox'] for k in ('boxes', 'lines') for x in answer.get(k) or [] if isinstance(x, dict) and isinstance(x.get('bbox'), list) and len(x['bbox']) == 4]
-    tag = lambda b, name: Box(tuple(b), name, bbox=tuple(b))
+    got = [x['bbox'] for key in ('boxes', 'lines') for x in answer.get(key) or [] if isinstance(x, dict) and isinstance(x.get('bbox'), list) and len(x['bbox']) == 4]
+    tag = lambda b, name: Box(tuple(b), name, bbox=tuple(v * k for v in b))
     return draw_boxes(image, [tag(b, 'label') for b in truth] + [tag(b, 'answer') for b in got], colors={'label': '#3cb44b', 'answer': '#e6194b'})
 
 # %% ../nbs/51_evaluate.ipynb #e759e6e7
