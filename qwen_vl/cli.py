@@ -209,19 +209,26 @@ def cmd_make_dataset(a) -> int:
 
 # %% ../nbs/58_cli.ipynb #0f77174f
 def cmd_batch(a) -> int:
-    "Run a task over every record of a dataset through the service; the summary on stderr (and `--json` on stdout)."
-    from qwen_vl.batch import batch
+    "Run a task over every record of a dataset through the service (or `--ray` actors); the summary on stderr (and `--json` on stdout)."
     from qwen_vl.config import setup_logging
     from qwen_vl.datasets import read_dataset
     from qwen_vl.loader import resolve_source
-    from qwen_vl.service import InferenceService
+    if not a.ray and (a.actors is not None or a.ray_address): raise InputError('--actors and --ray-address are for a run on Ray: add --ray')
+    if a.ray and a.workers: raise InputError('--workers is for a run in this process; with --ray, each of the --actors keeps as many items in flight as its service decodes together')
+    if a.ray and a.actors is not None and a.actors < 1: raise InputError(f'--actors must be 1 or more, got {a.actors}')
     data, s = read_dataset(a.data), _settings(a)  # a missing dataset is said before any model loads
     setup_logging(s)
     for name in ('qwen_vl.engine', 'qwen_vl.service', 'qwen_vl.remote'): logging.getLogger(name).setLevel(logging.WARNING)  # a line per item: the bar and the results file say it
-    if s.backend == 'local': resolve_source(s.model_id, s.cache_dir)
+    if s.backend == 'local' and not a.ray_address: resolve_source(s.model_id, s.cache_dir)  # a cluster's nodes have their own models
     opts = {k: v for k, v in dict(max_new_tokens=a.max_new_tokens, temperature=a.temperature).items() if v is not None}
-    summary = batch(data, InferenceService(s).start(background=False), a.out, task=a.task, mode=a.mode, fields=_fields(a.set),
-                    options=opts or None, prefill=a.prefill, draw=a.draw, workers=a.workers, progress=not a.quiet)
+    run = dict(task=a.task, mode=a.mode, fields=_fields(a.set), options=opts or None, prefill=a.prefill, draw=a.draw, progress=not a.quiet)
+    if a.ray:
+        from qwen_vl.scale import batch_ray
+        summary = batch_ray(data, s, a.out, actors=a.actors or 2, address=a.ray_address, **run)
+    else:
+        from qwen_vl.batch import batch
+        from qwen_vl.service import InferenceService
+        summary = batch(data, InferenceService(s).start(background=False), a.out, workers=a.workers, **run)
     print(summary, file=sys.stderr, flush=True)
     if a.json: _print_json(dataclasses.asdict(summary))
     return 130 if summary.interrupted else 0
@@ -328,6 +335,9 @@ def _add_datasets(sub):
     b.add_argument('--mode', help="the task's mode where records name none"); b.add_argument('--set', action='append', default=[], metavar='NAME=VALUE', help='task field for every record (repeatable)')
     b.add_argument('--prefill', help='text every answer starts with'); b.add_argument('--draw', metavar='DIR', help="save each answer's picture in DIR")
     b.add_argument('--workers', type=int, help='items in flight (default: as many as the service decodes together)')
+    b.add_argument('--ray', action='store_true', help='run on Ray Data actors, each with its own service (pip install "qwen-vl[ray]")')
+    b.add_argument('--actors', type=int, help='with --ray: actors, each one model or one remote client (default 2)')
+    b.add_argument('--ray-address', metavar='ADDR', help="with --ray: the cluster to join, 'auto' or ray://HOST:10001 (default: a local Ray)")
     b.add_argument('--max-new-tokens', type=int); b.add_argument('--temperature', type=float)
     b.add_argument('--quiet', action='store_true', help='no progress bar'); b.add_argument('--json', action='store_true', help='print the summary as JSON')
     b.set_defaults(func=cmd_batch)

@@ -48,11 +48,12 @@ def test_readme_table_is_the_notebooks_kept_output():
     rows = [(names[m[1]], int(m[2]), int(m[3]), m[4]) for m in re.finditer(r'^\| (HF `generate`|fast \(eager step\)|fast, 2 staggered requests) \| (\d+) \| (\d+) \| ([\d.]+) \|$', readme, re.M)]
     assert len(kept) == 5 and rows == kept, (rows, kept)
 
-def test_batch_throughput_measures_three_runs():
-    "bench/batch_throughput.py, the source of bench/README's batch figures, runs all three ways and reports the overhead."
+def test_batch_throughput_measures_four_runs():
+    "bench/batch_throughput.py, the source of bench/README's batch figures, runs all four ways — the last on Ray — and reports the overhead."
     p = subprocess.run([sys.executable, 'bench/batch_throughput.py', '--n', '6', '--new-tokens', '4', '--json'], cwd=ROOT,
                        env=dict(os.environ, HF_HUB_OFFLINE='1'), capture_output=True, text=True, timeout=600)
     assert p.returncode == 0, p.stderr[-3000:]
     r = json.loads(p.stdout)
-    assert list(r['runs']) == ['loop (task run on the engine)', 'batch, 1 at once', 'batch, fast path (4 slots)'], r
+    assert list(r['runs']) == ['loop (task run on the engine)', 'batch, 1 at once', 'batch, fast path (4 slots)', 'batch on Ray (2 actors, 1 at once each)'], r
+    assert r['runs']['batch on Ray (2 actors, 1 at once each)']['workers'] == 2, r
     assert all(v['completion_tokens'] == 6 * 4 and v['items_s'] > 0 for v in r['runs'].values()) and r['overhead'] > 0, r
