@@ -236,7 +236,7 @@ def cmd_batch(a) -> int:
 # %% ../nbs/58_cli.ipynb #50ebed88
 def cmd_eval(a) -> int:
     "Score a batch run against its dataset's labels, or compare two runs (`--compare A B`)."
-    from qwen_vl.evaluate import compare_runs, evaluate
+    from qwen_vl.evaluate import compare_runs, evaluate, save_plots
     runs = a.compare or ([a.results] if a.results else [])
     if len(runs) != (2 if a.compare else 1): raise InputError('give one results file, or --compare A B (and not both)')
     data = a.data or _dataset_of(runs[0])
@@ -246,6 +246,9 @@ def cmd_eval(a) -> int:
         else: print(c.table(), flush=True)
         return 0
     ev = evaluate(runs[0], data)
+    for p in ev.problems[:20]: print(f'warning: {p}', file=sys.stderr)
+    if len(ev.problems) > 20: print(f'warning: … and {len(ev.problems) - 20} more (--json lists them all)', file=sys.stderr)
+    if a.plots: print(f'{len(save_plots(ev, a.plots, data))} pictures in {a.plots}', file=sys.stderr, flush=True)
     if a.json: _print_json(ev.to_dict()); return 0
     print(ev.table(), flush=True)
     for r in ev.worst(a.worst): print(f"  {r['id']}: {r['task']} score {r['score']:.3f} ({r['status']})", flush=True)
@@ -345,6 +348,7 @@ def _add_datasets(sub):
     e.add_argument('results', nargs='?', help='the results file a batch run wrote'); e.add_argument('--compare', nargs=2, metavar=('A', 'B'), help='two results files')
     e.add_argument('--data', help='the dataset (default: the one the results name)'); e.add_argument('--worst', type=int, default=5, help='items to list, worst first')
     e.add_argument('--json', action='store_true', help='print the scores as JSON')
+    e.add_argument('--plots', metavar='DIR', help='write PNGs to DIR: scores and IoU histograms, accuracy per class, the worst items drawn')
     e.set_defaults(func=cmd_eval)
 
 # %% ../nbs/58_cli.ipynb #f11f90b2

@@ -93,3 +93,19 @@ def test_batch_through_the_remote_backend(shapes, tmp_path):
         assert r['prompt_tokens'] > 0 and r['completion_tokens'] > 0
     ev = qwen_vl('eval', str(remote), '--json')
     assert ev.returncode == 0 and json.loads(ev.stdout)['metrics']['all']['items'] == 12, ev.stderr
+
+def test_eval_writes_plots_and_warns_of_labels_outside_their_images(shapes, tmp_path):
+    recs = lines(shapes)
+    for r in recs: r['image'] = str(shapes.parent/r['image'])
+    w, h = Image.open(recs[1]['image']).size
+    recs[1]['labels']['boxes'][0]['bbox'] = [0, 0, w + 40, h]  # labelled for a bigger copy of the image
+    data = tmp_path/'moved.jsonl'; data.write_text(''.join(json.dumps(r) + '\n' for r in recs))
+    out = tmp_path/'r.jsonl'
+    p = qwen_vl('batch', str(data), '--task', 'spatial', '--model', 'tiny', '--out', str(out), '--quiet', env=SMALL)
+    assert p.returncode == 0, p.stderr
+    ev = qwen_vl('eval', str(out), '--plots', str(tmp_path/'plots'))
+    assert ev.returncode == 0, ev.stderr
+    assert f"warning: data line 2: record '{recs[1]['id']}'" in ev.stderr and f'{w}x{h} pixels' in ev.stderr, ev.stderr
+    names = sorted(q.name for q in (tmp_path/'plots').iterdir())
+    assert {'scores.png', 'iou.png', 'classes.png'} <= set(names) and sum(n.startswith('worst-') for n in names) == 6, names
+    assert f'{len(names)} pictures in' in ev.stderr

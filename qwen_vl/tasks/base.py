@@ -6,7 +6,7 @@ Docs: https://qwen-vl.github.io/qwen_vl/tasks_base.html.md"""
 
 # %% ../../nbs/23_tasks_base.ipynb #b8704c3f
 from __future__ import annotations
-import dataclasses, importlib, json, math, string
+import dataclasses, importlib, json, math, string, threading
 from dataclasses import dataclass, field
 from enum import Enum
 from fastcore.basics import patch
@@ -336,17 +336,21 @@ def register_task(cls:type[BaseTaskHandler]) -> type[BaseTaskHandler]:
     return cls
 
 # %% ../../nbs/23_tasks_base.ipynb #6513341f
-_loaded = [False]
+_loaded, _loading = ['no'], threading.RLock() # 'no', 'loading' (by the thread holding the lock), 'done'
 
 # %% ../../nbs/23_tasks_base.ipynb #0ac88ad9
 def _load_all():
-    if _loaded[0]: return
-    _loaded[0] = True
-    for m in BUILTIN:
-        try: importlib.import_module(f'qwen_vl.tasks.{m}')
-        except ModuleNotFoundError as e:
-            if e.name != f'qwen_vl.tasks.{m}': raise
-    for ep in entry_points(group='qwen_vl.tasks'): register_task(ep.load())
+    if _loaded[0] == 'done': return
+    with _loading:  # another thread asking meanwhile waits for the whole registry, not an empty one
+        if _loaded[0] != 'no': return  # done, or this thread is importing them (a task module asking again)
+        _loaded[0] = 'loading'
+        try:
+            for m in BUILTIN:
+                try: importlib.import_module(f'qwen_vl.tasks.{m}')
+                except ModuleNotFoundError as e:
+                    if e.name != f'qwen_vl.tasks.{m}': raise
+            for ep in entry_points(group='qwen_vl.tasks'): register_task(ep.load())
+        finally: _loaded[0] = 'done'
 
 # %% ../../nbs/23_tasks_base.ipynb #64f17ab6
 def get_task(name:str) -> BaseTaskHandler:
