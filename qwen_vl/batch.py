@@ -6,7 +6,7 @@ Docs: https://qwen-vl.github.io/qwen_vl/batch.html.md"""
 
 # %% ../nbs/48_batch.ipynb #e759879d
 from __future__ import annotations
-import hashlib, json, logging, re, signal, statistics, threading, time
+import hashlib, json, logging, re, signal, threading, time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -17,15 +17,15 @@ from tqdm import tqdm
 from .datasets import Dataset, Problem, Record, jsonl_rows, read_dataset
 from .errors import InputError, QueueFull, RequestError
 from .inputs import load_image
-from .metrics import usage_as
+from .metrics import quantile, usage_as
 from .service import InferenceService
 from .tasks.base import TaskResult, first_image, get_task, list_tasks
 from .visualize import save_picture
 
 # %% auto #0
 __all__ = ['log', 'QUEUE_RETRIES', 'error_text', 'result_row', 'Results', 'partial_path', 'jsonl_results', 'read_results',
-           'write_parquet', 'ResultsWriter', 'percentile', 'BatchSummary', 'record_request', 'ask', 'safe_name',
-           'draw_result', 'run_record', 'graceful_interrupt', 'feed', 'batch_workers', 'to_run', 'row_usage', 'batch']
+           'write_parquet', 'ResultsWriter', 'BatchSummary', 'record_request', 'ask', 'safe_name', 'draw_result',
+           'run_record', 'graceful_interrupt', 'feed', 'batch_workers', 'to_run', 'row_usage', 'batch']
 
 # %% ../nbs/48_batch.ipynb #6cc292df
 log = logging.getLogger('qwen_vl.batch')
@@ -128,14 +128,6 @@ class ResultsWriter:
             self.f.close()
         if self.parquet: write_parquet(read_results(self.out).values(), self.out); self.path.unlink()
 
-# %% ../nbs/48_batch.ipynb #6e645a3a
-def percentile(xs:list[float], # the values
-               q:int, # the percentile, 1 to 99
-              ) -> float|None:
-    "The `q`th percentile of `xs` (None when empty)."
-    if len(xs) < 2: return xs[0] if xs else None
-    return statistics.quantiles(xs, n=100, method='inclusive')[q - 1]
-
 # %% ../nbs/48_batch.ipynb #0f04fed0
 @dataclass
 class BatchSummary:
@@ -177,7 +169,7 @@ def finish(self:BatchSummary, seconds:float, # the run's wall time
     "Rates and latency percentiles, once the run is over."
     self.seconds, n = round(seconds, 3), self.done + self.failed
     self.items_per_s, self.tokens_per_s = (round(n / seconds, 3), round(self.completion_tokens / seconds, 2)) if seconds > 0 else (0.0, 0.0)
-    self.p50_s, self.p95_s = percentile(self.latencies, 50), percentile(self.latencies, 95)
+    self.p50_s, self.p95_s = quantile(self.latencies, 50), quantile(self.latencies, 95)
     return self
 
 # %% ../nbs/48_batch.ipynb #b3948eb6
