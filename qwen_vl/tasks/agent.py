@@ -12,7 +12,7 @@ from fastcore.basics import patch
 from ..grid import FACTOR, MAX_PIXELS, MIN_PIXELS
 from ..inputs import InputError, load_image
 from ..parsers import map_point, parse_tool_calls, read_numbers
-from .base import BaseTaskHandler, TaskField, TaskResult, first_image, image_visual
+from .base import BaseTaskHandler, TaskField, TaskResult, first_image, image_visual, to_input
 from ..visualize import draw_actions
 
 # %% auto #0
@@ -170,3 +170,20 @@ def visualize(self:AgentTask, result:TaskResult, image=None):
     "The screenshot with the actions drawn."
     if image is None or not result.data.get('actions'): return None
     return draw_actions(image, [a.picture() for a in result.data['actions']])
+
+# %% ../../nbs/29_agent.ipynb #4f9ca9ee
+@patch
+def answer(self:AgentTask,
+           labels, # a record's `Labels`: its `actions`, the right next ones in order
+           visuals=(), # the sizes of the images the model reads (`input_size` known)
+           mode:str|None=None, # the mode the prompt uses (None: 'act')
+          ) -> str:
+    "The labelled actions as the agent's tool calls, points in the model's input pixels."
+    mode = self.check_mode(mode)
+    if not labels.actions: raise InputError(f"task {self.name!r} mode {mode!r} can't be trained on these labels: they have no actions")
+    keys = 'keys' in self.function(1, 1)['parameters']['properties']
+    def args(a):
+        p = a.point or ([(a.box[0] + a.box[2]) / 2, (a.box[1] + a.box[3]) / 2] if a.box else None)
+        text = {} if a.text is None else {'keys': [a.text]} if keys and a.action == 'key' else {'text': a.text}
+        return {'action': a.action} | ({'coordinate': to_input(p, visuals)} if p else {}) | text
+    return '\n'.join(f'<tool_call>\n{json.dumps({"name": self.tool, "arguments": args(a)}, ensure_ascii=False)}\n</tool_call>' for a in labels.actions)

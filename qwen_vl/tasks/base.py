@@ -13,12 +13,13 @@ from fastcore.basics import patch
 from importlib.metadata import entry_points
 from ..grid import MAX_PIXELS, MIN_PIXELS
 from ..inputs import InputError, VisualInfo, chat_messages, model_input_size
+from ..parsers import map_box, map_point
 from ..tracing import span
 
 # %% auto #0
 __all__ = ['FIELD_TYPES', 'MEDIA_LABELS', 'MEDIA_WORDS', 'REGISTRY', 'BUILTIN', 'TaskType', 'jsonable', 'TaskResult',
-           'image_visual', 'first_image', 'to_original', 'TaskField', 'BaseTaskHandler', 'register_task', 'get_task',
-           'list_tasks', 'describe_tasks']
+           'image_visual', 'first_image', 'to_original', 'to_input', 'TaskField', 'BaseTaskHandler', 'json_items',
+           'register_task', 'get_task', 'list_tasks', 'describe_tasks']
 
 # %% ../../nbs/23_tasks_base.ipynb #504880ea
 class TaskType(str, Enum):
@@ -83,6 +84,16 @@ def to_original(
         return items
     for it in items: it.to_original(v.input_size, v.original_size)
     return items
+
+# %% ../../nbs/23_tasks_base.ipynb #4ecd2055
+def to_input(
+    xy:list, # a box [x1, y1, x2, y2] or a point [x, y], in the first image's original pixels
+    visuals:list[VisualInfo], # the sizes of the images the model reads; the first image's map it
+) -> list[int]:
+    "`xy` in the model's input pixels, whole numbers: the inverse of `to_original`."
+    if (v := first_image(visuals)) is None: raise InputError("no image size given: can't write coordinates in the model's input pixels")
+    mapped = map_box(xy, v.original_size, v.input_size) if len(xy) == 4 else map_point(xy, v.original_size, v.input_size)
+    return [round(c) for c in mapped]
 
 # %% ../../nbs/23_tasks_base.ipynb #82402fc5
 FIELD_TYPES = {'str': 'text', 'list': 'a list of text (comma-separated)', 'steps': 'steps, one per line (a sentence or a JSON object)',
@@ -256,6 +267,23 @@ def parse(self:BaseTaskHandler,
          ) -> TaskResult:
     "Read an answer into a `TaskResult` (subclasses parse; the base keeps the text)."
     return TaskResult(self.name, mode or self.default_mode, text, {'text': text}, [], list(visuals))
+
+# %% ../../nbs/23_tasks_base.ipynb #6df70a72
+def json_items(items:list[dict]) -> str:
+    "A fenced JSON list, an item a line, as Qwen2.5-VL writes its grounding answers."
+    return '```json\n[\n' + ',\n'.join('\t' + json.dumps(d, ensure_ascii=False) for d in items) + '\n]\n```' if items else '```json\n[]\n```'
+
+# %% ../../nbs/23_tasks_base.ipynb #9b2685a4
+@patch
+def answer(self:BaseTaskHandler,
+           labels, # a record's `Labels` (`qwen_vl.datasets`), in the original images' pixels
+           visuals:list[VisualInfo]=(), # the sizes of the images the model reads (`input_size` known): coordinates are written in the first's
+           mode:str|None=None, # the mode the prompt uses (None: the task's `default_mode`)
+          ) -> str:
+    "The answer the model should give for `labels`; the base gives their `answer` or `text`, `InputError` when they have neither."
+    mode = self.check_mode(mode)
+    if labels is not None and (t := labels.answer if labels.answer is not None else labels.text) is not None: return t
+    raise InputError(f"task {self.name!r} mode {mode!r} can't be trained on these labels: it needs an answer or a text")
 
 # %% ../../nbs/23_tasks_base.ipynb #702d9c52
 @patch

@@ -10,7 +10,7 @@ import json
 from fastcore.basics import patch
 from ..parsers import extract_json, find_fenced, parse_boxes
 from ..inputs import InputError
-from .base import BaseTaskHandler, TaskField, TaskResult, TaskType, register_task, to_original
+from .base import BaseTaskHandler, TaskField, TaskResult, TaskType, json_items, register_task, to_input, to_original
 from ..visualize import draw_ocr
 
 # %% auto #0
@@ -74,3 +74,19 @@ def visualize(self:OCRTask, result:TaskResult, image=None):
     "Spotted lines beside the page; nothing for the other modes."
     if image is None or not result.data.get('lines') or result.mode != 'spotting': return None
     return draw_ocr(image, result.data['lines'])
+
+# %% ../../nbs/24_ocr.ipynb #43056e58
+@patch
+def answer(self:OCRTask,
+           labels, # a record's `Labels`: `text` or `lines` ('text'), `lines` with boxes ('spotting'), `key_values` ('key_value')
+           visuals=(), # the sizes of the images the model reads (`input_size` known)
+           mode:str|None=None, # the mode the prompt uses (None: 'text')
+          ) -> str:
+    "The text, the spotted lines or the fields of `labels` as the model writes them."
+    mode = self.check_mode(mode)
+    need = {'text': 'a text or lines', 'spotting': 'lines with boxes', 'key_value': 'key_values'}[mode]
+    if mode == 'text' and (labels.text is not None or labels.lines): return labels.text if labels.text is not None else '\n'.join(l.text for l in labels.lines)
+    if mode == 'spotting' and labels.lines and all(l.bbox for l in labels.lines):
+        return json_items([{'bbox_2d': to_input(l.bbox, visuals), 'text_content': l.text} for l in labels.lines])
+    if mode == 'key_value' and labels.key_values: return '```json\n' + json.dumps(labels.key_values, ensure_ascii=False, indent=4) + '\n```'
+    raise InputError(f"task 'ocr' mode {mode!r} can't be trained on these labels: they need {need}")

@@ -9,7 +9,8 @@ from __future__ import annotations
 import re
 from fastcore.basics import patch
 from ..parsers import parse_boxes, parse_points
-from .base import BaseTaskHandler, TaskField, TaskResult, TaskType, register_task, to_original
+from ..inputs import InputError
+from .base import BaseTaskHandler, TaskField, TaskResult, TaskType, json_items, register_task, to_input, to_original
 from ..visualize import draw_boxes, draw_points
 
 # %% auto #0
@@ -66,3 +67,24 @@ def visualize(self:SpatialTask, result:TaskResult, image=None):
     if image is None or not (result.data.get('boxes') or result.data.get('points')): return None
     img = draw_boxes(image, result.data.get('boxes', []))
     return draw_points(img, result.data.get('points', [])) if result.data.get('points') else img
+
+# %% ../../nbs/27_spatial.ipynb #6e011a89
+@patch
+def answer(self:SpatialTask,
+           labels, # a record's `Labels`: `boxes` (or `points`, for 'point'), and `count` for 'count'
+           visuals=(), # the sizes of the images the model reads (`input_size` known)
+           mode:str|None=None, # the mode the prompt uses (None: 'detect')
+          ) -> str:
+    "The boxes or points of `labels` as the model writes them, in its input pixels; 'count' adds the sentence with the count."
+    mode = self.check_mode(mode); name = lambda x: x.label or 'object'
+    if mode == 'point':
+        pts = [(p.point, name(p)) for p in labels.points] or [([(b.bbox[0] + b.bbox[2]) / 2, (b.bbox[1] + b.bbox[3]) / 2], name(b)) for b in labels.boxes]
+        if not pts: raise InputError("task 'spatial' mode 'point' can't be trained on these labels: they have no points or boxes")
+        return ''.join(f'<points x1="{x}" y1="{y}" alt="{l}">{l}</points>' for (x, y), l in ((to_input(p, visuals), l) for p, l in pts))
+    if not labels.boxes and labels.count != 0:  # none there (count 0) is an answer too: an empty list
+        raise InputError(f"task 'spatial' mode {mode!r} can't be trained on these labels: they have no boxes")
+    boxes = [(to_input(b.bbox, visuals), name(b)) for b in labels.boxes]
+    if mode == 'plain': return '\n'.join(f"{','.join(map(str, b))} {l}" for b, l in boxes)
+    text = json_items([{'bbox_2d': b, 'label': l} for b, l in boxes])
+    n = labels.count if labels.count is not None else len(boxes)
+    return text + f'\n\nThere are {n} items in the image.' if mode == 'count' else text
