@@ -19,7 +19,7 @@ from .loader import LoadedModel, load_model
 from .tracing import record_span, wall_clock
 
 # %% auto #0
-__all__ = ['log', 'UnifiedQwenInference']
+__all__ = ['log', 'UnifiedQwenInference', 'fill_sizes', 'model_inputs']
 
 # %% ../nbs/13_engine.ipynb #69d07b66
 log = logging.getLogger('qwen_vl.engine')
@@ -108,29 +108,13 @@ def parallel(self:UnifiedQwenInference) -> int:
     return self.fast.slots if self.fast else 1
 
 # %% ../nbs/13_engine.ipynb #800ef6cd
-@patch
-def prepare(self:UnifiedQwenInference, batch:list[list[dict]]):
-    "Model inputs for a batch of conversations, and each conversation's `VisualInfo`s."
-    from qwen_vl_utils import process_vision_info
-    prepared = [prepare_messages(m, self.settings) for m in batch]
-    convs, infos = [p[0] for p in prepared], [p[1] for p in prepared]
-    texts = [self.processor.apply_chat_template(c, tokenize=False, add_generation_prompt=not prefill(c), continue_final_message=bool(prefill(c)))
-             for c in convs]
-    use_video_reader()
-    try: images, videos, vkw = process_vision_info(convs, return_video_kwargs=True, return_video_metadata=True)
-    except InputError: raise
-    except (ValueError, AssertionError, RuntimeError) as e: raise InputError(f'could not prepare images/videos: {e}') from None
-    if videos:
-        videos, metas = map(list, zip(*videos)); vkw['video_metadata'] = metas
-        videos = [v.to(torch.uint8) for v in videos]  # whole numbers 0..255: the same pixels in a quarter of the memory
-    inputs = self.processor(text=texts, images=images, videos=videos, padding=True, return_tensors='pt', **vkw)
-    self._fill_sizes(infos, inputs, vkw.get('video_metadata') or [])
-    return inputs.to(self.model.device), infos
-
-# %% ../nbs/13_engine.ipynb #400c1add
-@patch
-def _fill_sizes(self:UnifiedQwenInference, infos, inputs, metas):
-    patch = self.processor.image_processor.patch_size
+def fill_sizes(processor, # the processor that made `inputs`
+               infos:list[list], # each conversation's `VisualInfo`s, in order; their input sizes (and a video's frames and fps) are set
+               inputs, # the processor's output: its `image_grid_thw` and `video_grid_thw`
+               metas:list, # each video's sampling metadata, in order
+              ):
+    "Set each image's and video's model-input size (and a video's frames and fps) from the grids the processor made."
+    patch = processor.image_processor.patch_size
     grids = {'image': iter(inputs.get('image_grid_thw', [])), 'video': iter(inputs.get('video_grid_thw', []))}
     metas = iter(metas)
     for info in (i for conv in infos for i in conv):
@@ -141,6 +125,34 @@ def _fill_sizes(self:UnifiedQwenInference, infos, inputs, metas):
             info.frames = len(get('frames_indices'))
             info.fps = round(float(get('fps')) * info.frames / max(float(get('total_num_frames')), 1), 3)
             if info.original_size == (0, 0): info.original_size = info.input_size
+
+# %% ../nbs/13_engine.ipynb #400c1add
+def model_inputs(processor, # the model's processor (its image pixel range set, as `load_processor` does)
+                 settings:Settings, # pixel budgets and URL policy
+                 batch:list[list[dict]], # conversations in the cookbook format
+                ) -> tuple:
+    "Model inputs (on the CPU) for a batch of conversations, and each conversation's `VisualInfo`s — for inference, and for training the same way."
+    from qwen_vl_utils import process_vision_info
+    prepared = [prepare_messages(m, settings) for m in batch]
+    convs, infos = [p[0] for p in prepared], [p[1] for p in prepared]
+    texts = [processor.apply_chat_template(c, tokenize=False, add_generation_prompt=not prefill(c), continue_final_message=bool(prefill(c)))
+             for c in convs]
+    use_video_reader()
+    try: images, videos, vkw = process_vision_info(convs, return_video_kwargs=True, return_video_metadata=True)
+    except InputError: raise
+    except (ValueError, AssertionError, RuntimeError) as e: raise InputError(f'could not prepare images/videos: {e}') from None
+    if videos:
+        videos, metas = map(list, zip(*videos)); vkw['video_metadata'] = metas
+        videos = [v.to(torch.uint8) for v in videos]  # whole numbers 0..255: the same pixels in a quarter of the memory
+    inputs = processor(text=texts, images=images, videos=videos, padding=True, return_tensors='pt', **vkw)
+    fill_sizes(processor, infos, inputs, vkw.get('video_metadata') or [])
+    return inputs, infos
+
+@patch
+def prepare(self:UnifiedQwenInference, batch:list[list[dict]]):
+    "Model inputs for a batch of conversations, on the model's device, and each conversation's `VisualInfo`s."
+    inputs, infos = model_inputs(self.processor, self.settings, batch)
+    return inputs.to(self.model.device), infos
 
 # %% ../nbs/13_engine.ipynb #e002d4f9
 @patch

@@ -6,7 +6,7 @@ Docs: https://qwen-vl.github.io/qwen_vl/loader.html.md"""
 
 # %% ../nbs/04_loader.ipynb #e454ac41
 from __future__ import annotations
-import gc, importlib.util, logging, os, threading, time
+import gc, importlib.util, json, logging, os, threading, time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -15,9 +15,9 @@ from .config import Settings, load_settings
 from .tiny import tiny_path
 
 # %% auto #0
-__all__ = ['log', 'ModelNotAvailableError', 'hub_offline', 'resolve_source', 'resolve_dtype', 'resolve_attn',
-           'unquantizable_modules', 'quantization_config', 'load_options', 'LoadedModel', 'cache_key',
-           'clear_model_cache', 'load_processor', 'load_model', 'SayOnce']
+__all__ = ['log', 'ModelNotAvailableError', 'hub_offline', 'resolve_source', 'is_adapter', 'adapter_base', 'with_adapter',
+           'resolve_dtype', 'resolve_attn', 'unquantizable_modules', 'quantization_config', 'load_options',
+           'LoadedModel', 'cache_key', 'clear_model_cache', 'load_processor', 'load_model', 'SayOnce']
 
 # %% ../nbs/04_loader.ipynb #18344ca0
 log = logging.getLogger('qwen_vl.loader')
@@ -38,14 +38,15 @@ def _advice(model:str) -> str:
 
 # %% ../nbs/04_loader.ipynb #c175648d
 def resolve_source(
-    model:str, # hub id, local folder, or 'tiny'
+    model:str, # hub id, local folder (a checkpoint, or a LoRA adapter), or 'tiny'
     cache_dir:str|Path='~/.cache/qwen_vl', # where `tiny` is built
 ) -> str:
     "A local folder holding `model`, or the hub id to download when the hub is reachable."
     if model == 'tiny': return str(tiny_path(cache_dir))
     p = Path(model).expanduser()
     if p.is_dir():
-        if not (p/'config.json').exists(): raise ModelNotAvailableError(f"{str(p)!r} is a folder but holds no config.json: not a model checkpoint")
+        if not (p/'config.json').exists() and not (p/'adapter_config.json').exists():
+            raise ModelNotAvailableError(f"{str(p)!r} is a folder but holds no config.json (a checkpoint) or adapter_config.json (an adapter)")
         return str(p)
     if model.startswith(('/', '.', '~')) or model.count('/') > 1 or '\\' in model:
         raise ModelNotAvailableError(f"model folder {model!r} does not exist")
@@ -55,6 +56,29 @@ def resolve_source(
     except Exception: pass
     if hub_offline(): raise ModelNotAvailableError(f"model {model!r} is not in the local Hugging Face cache and HF_HUB_OFFLINE is set, so it can't be downloaded. " + _advice(model))
     return model
+
+# %% ../nbs/04_loader.ipynb #3db96e46
+def is_adapter(source:str) -> bool:
+    "Whether `source` is a local folder holding a LoRA adapter rather than a whole checkpoint."
+    return (Path(source)/'adapter_config.json').exists() and not (Path(source)/'config.json').exists()
+
+def adapter_base(
+    adapter:str|Path, # a LoRA adapter's folder
+    cache_dir:str|Path='~/.cache/qwen_vl', # where `tiny` is built
+) -> str:
+    "The local source of the base model an adapter's `adapter_config.json` names."
+    base = json.loads((Path(adapter)/'adapter_config.json').read_text()).get('base_model_name_or_path')
+    if not base: raise ModelNotAvailableError(f"{str(adapter)!r} is an adapter that names no base model (base_model_name_or_path in adapter_config.json)")
+    return resolve_source(base, cache_dir)
+
+def with_adapter(model, # the base model, loaded
+                 adapter:str, # the adapter's folder
+                 merge:bool=True, # fold it into the weights (not for a quantized base)
+                ):
+    "`model` with the LoRA adapter on it."
+    from peft import PeftModel
+    m = PeftModel.from_pretrained(model, adapter)
+    return (m.merge_and_unload() if merge else m).eval()
 
 # %% ../nbs/04_loader.ipynb #2737b3fb
 def _cuda_ok(device_map:str) -> bool: return torch.cuda.is_available() and device_map != 'cpu'
@@ -189,12 +213,14 @@ def load_model(
         if _CACHE: say('freeing the previously loaded model'); clear_model_cache()
         say(f'resolving {s.model_id}')
         source = resolve_source(s.model_id, s.cache_dir)
+        base = adapter_base(source, s.cache_dir) if is_adapter(source) else source
         from transformers import Qwen2_5_VLForConditionalGeneration
-        say(f'loading weights from {source}')
+        say(f'loading weights from {base}' + (f' with the adapter {source}' if base != source else ''))
         t0, before = time.time(), _gpu_allocated()
         try:
-            opts = load_options(s, source)
-            model = Qwen2_5_VLForConditionalGeneration.from_pretrained(source, **opts).eval()
+            opts = load_options(s, base)
+            model = Qwen2_5_VLForConditionalGeneration.from_pretrained(base, **opts).eval()
+            if base != source: model = with_adapter(model, source, merge=s.quantization == 'none')
         except OSError as e:
             if source == s.model_id: raise ModelNotAvailableError(f"could not download {s.model_id!r}: {e}. " + _advice(s.model_id)) from None
             raise
