@@ -285,6 +285,8 @@ def _common(sp:argparse.ArgumentParser):
     sp.add_argument('--device-map', help='auto | cpu | cuda | cuda:N')
     sp.add_argument('--backend', help='local | remote (default: settings, QWEN_VL_BACKEND)')
     sp.add_argument('--remote-url', help='remote engine base URL ending in /v1 (QWEN_VL_REMOTE_URL)')
+    sp.add_argument('--min-pixels', type=int, help='the smallest image area the model sees, pixels (QWEN_MIN_PIXELS)')
+    sp.add_argument('--max-pixels', type=int, help='the largest image area the model sees, pixels (QWEN_MAX_PIXELS); fine-tune and serve at the same')
 
 # %% ../nbs/59_cli.ipynb #cb855560
 def _add_run(sub):
@@ -375,7 +377,6 @@ def _add_finetune(sub):
     f.add_argument('--eval', metavar='DATA', help='held-out records to score during training (default: --eval-fraction of DATA)')
     f.add_argument('--task', help="records' task where they name none"); f.add_argument('--mode', help="the task's mode where records name none")
     f.add_argument('--set', action='append', default=[], metavar='NAME=VALUE', help='task field for every record (repeatable)')
-    f.add_argument('--min-pixels', type=int, help='the smallest image area trained at'); f.add_argument('--max-pixels', type=int, help='the largest image area trained at (serve at the same)')
     docs = docments(FinetuneConfig)
     for fl in dataclasses.fields(FinetuneConfig):
         kind = {'bool': None, 'tuple': lambda v: tuple(p.strip() for p in v.split(',') if p.strip())}.get(str(fl.type), float if 'float' in str(fl.type) else int if 'int' in str(fl.type) else str)
