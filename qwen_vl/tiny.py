@@ -99,6 +99,9 @@ def tiny_config(
     layers:int=2, # language model decoder layers
     vision_depth:int=2, # vision transformer blocks
     init_std:float=0.5, # weight init std; 0.02 makes a random model repeat one token
+    rope_theta:float=1e6, # the language model's rotary base (Qwen2.5-VL's); a toy grid of a few tokens needs a small one, e.g. 10, to tell positions apart
+    vision_hidden:int=32, # vision transformer width
+    vision_heads:int=2, # vision attention heads
 ):
     "A `Qwen2_5_VLConfig` of the real architecture at toy sizes."
     from transformers import Qwen2_5_VLConfig
@@ -106,10 +109,10 @@ def tiny_config(
     tid = tokenizer.convert_tokens_to_ids
     text = dict(vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=2*hidden, num_hidden_layers=layers,
                 num_attention_heads=heads, num_key_value_heads=2, max_position_embeddings=128000, rms_norm_eps=1e-6,
-                rope_parameters=dict(rope_type='default', rope_theta=1e6, mrope_section=[half - 2*(half//3), half//3, half//3]),
+                rope_parameters=dict(rope_type='default', rope_theta=rope_theta, mrope_section=[half - 2*(half//3), half//3, half//3]),
                 initializer_range=init_std, bos_token_id=tid('<|endoftext|>'), eos_token_id=tid('<|im_end|>'),
                 pad_token_id=tid('<|endoftext|>'), tie_word_embeddings=False)
-    vision = dict(depth=vision_depth, hidden_size=32, intermediate_size=64, num_heads=2, out_hidden_size=hidden,
+    vision = dict(depth=vision_depth, hidden_size=vision_hidden, intermediate_size=2*vision_hidden, num_heads=vision_heads, out_hidden_size=hidden,
                   patch_size=14, spatial_merge_size=2, temporal_patch_size=2, window_size=112,
                   fullatt_block_indexes=[vision_depth - 1], tokens_per_second=2, initializer_range=init_std)
     return Qwen2_5_VLConfig(text_config=text, vision_config=vision, image_token_id=tid('<|image_pad|>'),
