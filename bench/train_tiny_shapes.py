@@ -40,7 +40,7 @@ train, held = make_dataset(a.kind, a.n, 0, out/'data-train'), make_dataset(a.kin
 print(f'data and base ready in {time.time() - t0:.0f}s', flush=True)
 s = load_settings(model=str(base), max_pixels=a.max_tokens * 28 * 28, max_new_tokens=64)
 c = ft.FinetuneConfig(method='full', train=('lm', 'merger', 'vision'), learning_rate=a.lr, max_steps=a.steps, batch_size=a.batch,
-                      warmup_ratio=0.02, eval_every=a.eval_every, eval_limit=a.held, save_every=a.eval_every, logging_steps=50, seed=a.seed)
+                      warmup_ratio=0.02, eval_every=a.eval_every, eval_limit=a.held, save_every=a.eval_every, logging_steps=50, seed=a.seed, cache_examples=True)
 make = ft.make_trainer
 ft.make_trainer = lambda *args, **kw: (t := make(*args, **kw), a.minutes and t.add_callback(Deadline(a.minutes)), t)[-1]
 t1 = time.time()

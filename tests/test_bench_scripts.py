@@ -38,9 +38,9 @@ def test_cli_timings_prints_the_readme_table():
     assert '8 new tokens, 1 runs' in p.stdout and p.stdout.count('\n| ') >= 5 and 'decoding 8 tokens' in p.stdout, p.stdout
 
 def test_readme_table_is_the_notebooks_kept_output():
-    "bench/README.md's CPU table says what nbs/61_bench.ipynb's kept output says: decode tokens/s and the ratio to HF, per path and batch."
+    "bench/README.md's CPU table says what nbs/62_bench.ipynb's kept output says: decode tokens/s and the ratio to HF, per path and batch."
     import re
-    nb = json.loads((ROOT/'nbs/61_bench.ipynb').read_text())
+    nb = json.loads((ROOT/'nbs/62_bench.ipynb').read_text())
     text = next(''.join(o.get('text', '')) for c in nb['cells'] if c['cell_type'] == 'code' for o in c.get('outputs', []) if 'decode tok/s' in ''.join(o.get('text', '')))
     kept = [(m[1], int(m[2]), round(float(m[3])), m[4]) for m in re.finditer(r'^(hf|fast|fast-staggered) +(\d+) +\d+ +\S+ +\S+ +([\d.]+) +([\d.]+)$', text, re.M)]
     names = {'HF `generate`': 'hf', 'fast (eager step)': 'fast', 'fast, 2 staggered requests': 'fast-staggered'}

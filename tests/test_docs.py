@@ -45,7 +45,7 @@ def test_configuration_reference_is_current():
     assert (NBS/'configuration.md').read_text() == configuration_markdown()
 
 # The site: nbs/ is the one docs tree. nbdev names a notebook's page by its name without the number
-# (56_api.ipynb → api.html); a Markdown page keeps its name (http_api.md → http_api.html).
+# (57_api.ipynb → api.html); a Markdown page keeps its name (http_api.md → http_api.html).
 
 def site_pages() -> dict[str, Path]:
     "The pages of the site, by their address below the site's root without `.html`: every notebook and Markdown page of nbs/."

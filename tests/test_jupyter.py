@@ -10,6 +10,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CAKES = ROOT/'reference/qwen25vl-cookbooks/assets/spatial_understanding/cakes.png'
 SHOT = ROOT/'build'/'screenshots'/'dashboard-jupyterlab.png'
 DATASET_SHOT = ROOT/'build'/'screenshots'/'dataset-view-jupyterlab.png'
+FINETUNE_SHOT = ROOT/'build'/'screenshots'/'finetune-view-jupyterlab.png'
 CHROMIUM = '/usr/bin/chromium'
 
 pytestmark = [pytest.mark.skipif(not Path(CHROMIUM).exists(), reason='Debian chromium is not installed'),
@@ -27,6 +28,12 @@ from qwen_vl.dashboard import Dashboard
 from qwen_vl.synthetic import make_dataset
 svc = InferenceService(load_settings(model='tiny', max_new_tokens=8, max_pixels=160*28*28)).start(background=False)
 make_dataset('shapes', 6, 0, 'data')''', 'Dashboard(svc)']
+FINETUNE_CELLS = ['''from qwen_vl.config import load_settings
+from qwen_vl.service import InferenceService
+from qwen_vl.dashboard import Dashboard
+from qwen_vl.synthetic import make_dataset
+svc = InferenceService(load_settings(model='tiny', max_new_tokens=8, max_pixels=64*28*28)).start(background=False)
+make_dataset('shapes', 24, 0, 'data')''', 'Dashboard(svc)']
 
 # Nothing leaves 127.0.0.1: no news feed, no update check, no extension index.
 CONFIG = '''c.LabApp.news_url = None
@@ -180,3 +187,31 @@ def test_dataset_view_in_jupyterlab():
     assert len(scores) == 6 and scores == sorted(scores), scores
     assert sorted(ids) == [f'shapes-{i:05d}' for i in range(6)], ids
     assert DATASET_SHOT.stat().st_size > 20_000
+
+def test_finetune_view_in_jupyterlab():
+    "In JupyterLab, the dashboard's Fine-tune tab trains LoRA on synthetic shapes: the status follows the steps to done, the curve is drawn, and Before / after scores the held-out records with both models."
+    from playwright.sync_api import sync_playwright, expect
+    FINETUNE_SHOT.parent.mkdir(parents=True, exist_ok=True)
+    with jupyter_lab(cells=FINETUNE_CELLS, name='finetune.ipynb') as (url, token), sync_playwright() as pw:
+        b = chromium(pw)
+        try:
+            page = run_notebook(b, url, token, 'finetune.ipynb', {'width': 1400, 'height': 1500})
+            dash = page.locator('.qwen-dashboard')
+            expect(dash).to_be_visible(timeout=120_000)
+            dash.locator('.lm-TabBar-tab', has_text='Fine-tune').click()
+            view = dash.locator('.qwen-finetune-view')
+            expect(view).to_be_visible(timeout=10_000)
+            for label, value in (('Dataset', 'data/shapes.jsonl'), ('Run folder', 'runs/ft'), ('Steps', '8'), ('Learning rate', '0.003'), ('Batch size', '2')):
+                box = view.locator('.widget-inline-hbox', has_text=label).locator('input').first
+                box.fill(value); box.press('Enter')
+            view.get_by_role('button', name='Start', exact=True).click()
+            expect(view.locator('.qwen-ft-status')).to_contain_text('done: the model is in runs/ft/adapter', timeout=240_000)
+            page.wait_for_function("() => { const i = document.querySelector('.qwen-ft-curve'); return i && i.complete && i.naturalWidth > 0; }", timeout=30_000)
+            status = view.locator('.qwen-ft-status').inner_text()
+            view.get_by_role('button', name='Before / after', exact=True).click()
+            expect(view.locator('.qwen-ft-status')).to_contain_text('held-out score: before', timeout=120_000)
+            dash.evaluate('d => d.scrollIntoView()'); page.wait_for_timeout(300)
+            page.screenshot(path=str(FINETUNE_SHOT))
+        finally: b.close()
+    assert status.startswith('step 8 of 8 · loss '), status
+    assert FINETUNE_SHOT.stat().st_size > 20_000
