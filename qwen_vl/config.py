@@ -16,8 +16,8 @@ from .grid import FACTOR, MAX_PIXELS, MIN_PIXELS
 
 # %% auto #0
 __all__ = ['request_id_var', 'ModelSettings', 'LimitSettings', 'EngineSettings', 'ServingSettings', 'Settings', 'model_choice',
-           'env_name', 'settings_table', 'ConfigError', 'load_settings', 'changed', 'JsonFormatter', 'RequestIdFilter',
-           'setup_logging']
+           'env_name', 'settings_table', 'ConfigError', 'trained_pixels', 'load_settings', 'changed', 'JsonFormatter',
+           'RequestIdFilter', 'setup_logging']
 
 # %% ../nbs/01_config.ipynb #153c3dee
 def _env(name:str, env:str, default:Any, desc:str, **kw):
@@ -199,6 +199,20 @@ def _describe(err:dict) -> str:
 # %% ../nbs/01_config.ipynb #3d346189
 _BY_ENV = {f.json_schema_extra['env']: k for k, f in Settings.model_fields.items()}
 
+# %% ../nbs/01_config.ipynb #8c51762d
+def trained_pixels(model:str, # the model: a local folder is read; hub ids and 'tiny' give nothing
+                  ) -> dict:
+    "The `min_pixels` and `max_pixels` a local checkpoint's image processor was saved with (`processor_config.json` or `preprocessor_config.json`)."
+    folder = Path(model).expanduser()
+    for name in ('processor_config.json', 'preprocessor_config.json'):
+        if not (p := folder/name).is_file(): continue
+        try: cfg = json.loads(p.read_text())
+        except (OSError, ValueError): return {}
+        cfg = cfg.get('image_processor', cfg); size = cfg.get('size') or {}
+        pair = (('min_pixels', cfg.get('min_pixels') or size.get('shortest_edge')), ('max_pixels', cfg.get('max_pixels') or size.get('longest_edge')))
+        return {k: v for k, v in pair if isinstance(v, int) and not isinstance(v, bool) and v >= FACTOR**2}
+    return {}
+
 # %% ../nbs/01_config.ipynb #1609779d
 def load_settings(
     config_file:str|Path|None=None, # YAML file; default: `$QWEN_VL_CONFIG` if set
@@ -215,7 +229,7 @@ def load_settings(
         except yaml.YAMLError as e: raise ConfigError(f"config file {str(p)!r} is not valid YAML: {e}") from None
         if not isinstance(data, dict): raise ConfigError(f"config file {str(p)!r} must hold a mapping of settings, got {type(data).__name__}")
     overrides = {k: v for k, v in overrides.items() if v is not None}
-    try: return Settings(_yaml_file=str(config_file) if config_file else None, _environ=env, **overrides)
+    try: s = Settings(_yaml_file=str(config_file) if config_file else None, _environ=env, **overrides)
     except ValidationError as e:
         raise ConfigError('invalid settings:\n  ' + '\n  '.join(_describe(err) for err in e.errors())) from None
     except SettingsError as e:  # a list/dict variable that is not JSON
@@ -224,6 +238,8 @@ def load_settings(
         var = env_name(field) if field in Settings.model_fields else field
         raise ConfigError(f"invalid settings:\n  {field} ({var}) = {env.get(var)!r}: lists and dicts are JSON in the environment, "
                           f"e.g. {var}='[\"a\", \"b\"]'") from None
+    trained = {k: v for k, v in trained_pixels(s.model_id).items() if k not in s.model_fields_set}  # a fine-tuned checkpoint's own range
+    return s.model_copy(update=trained) if trained and trained.get('min_pixels', s.min_pixels) <= trained.get('max_pixels', s.max_pixels) else s
 
 # %% ../nbs/01_config.ipynb #7648ec08
 def changed(settings:Settings, # the settings in use
