@@ -13,7 +13,8 @@ from .grid import MAX_PIXELS, MIN_PIXELS
 
 # %% auto #0
 __all__ = ['cmd_doctor', 'cmd_make_tiny', 'cmd_run', 'cmd_parse', 'cmd_tasks', 'cmd_serve', 'cmd_bench', 'cmd_hash_key',
-           'cmd_make_dataset', 'cmd_batch', 'cmd_eval', 'cmd_finetune', 'build_parser', 'exit_code', 'main']
+           'cmd_make_dataset', 'cmd_batch', 'cmd_eval', 'cmd_finetune', 'cmd_merge', 'build_parser', 'exit_code',
+           'main']
 
 # %% ../nbs/60_cli.ipynb #2b3df7a7
 def _settings(a):
@@ -276,6 +277,15 @@ def cmd_finetune(a) -> int:
                      last_loss=loss[-1] if loss else None, scores=r.scores, warnings=r.warnings, curve=r.out/'training.png'))
     return 0
 
+def cmd_merge(a) -> int:
+    "Merge a LoRA adapter into its base; print where the plain checkpoint is."
+    from qwen_vl.finetune import merge_adapter
+    from qwen_vl.loader import is_adapter
+    if not is_adapter(a.adapter): raise InputError(f'{a.adapter} is not an adapter folder (it holds no adapter_config.json): give the adapter a fine-tuning run saved')
+    if Path(a.out).exists() and not a.overwrite: raise InputError(f'{a.out} exists: choose another folder or add --overwrite')
+    _print_json(dict(merged=merge_adapter(a.adapter, a.out, _settings(a))))
+    return 0
+
 # %% ../nbs/60_cli.ipynb #9e667c3b
 def _common(sp:argparse.ArgumentParser):
     "The options every command that loads settings takes."
@@ -388,6 +398,10 @@ def _add_finetune(sub):
     f.add_argument('--max-new-tokens', type=int, help='the longest answer generated for the held-out records')
     f.add_argument('--quiet', action='store_true', help='no progress bar')
     f.set_defaults(func=cmd_finetune)
+    g = sub.add_parser('merge', help="merge a fine-tuning run's LoRA adapter into its base: a plain checkpoint"); _common(g)
+    g.add_argument('adapter', help='the adapter folder (RUN/adapter)'); g.add_argument('--out', required=True, help='the folder to write the merged checkpoint to')
+    g.add_argument('--overwrite', action='store_true', help='replace OUT')
+    g.set_defaults(func=cmd_merge)
 
 # %% ../nbs/60_cli.ipynb #f11f90b2
 def build_parser() -> argparse.ArgumentParser:
