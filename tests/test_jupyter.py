@@ -120,6 +120,17 @@ def run_notebook(b, url:str, token:str, name:str, viewport:dict):
     page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
     return page
 
+def open_tab(b, url, token, name:str, tab:str, view:str):
+    "Run notebook `name` (a dashboard) in JupyterLab and open its tab `tab`; (page, dashboard, the tab's view by CSS class `view`)."
+    from playwright.sync_api import expect
+    page = run_notebook(b, url, token, name, {'width': 1400, 'height': 1500})
+    dash = page.locator('.qwen-dashboard')
+    expect(dash).to_be_visible(timeout=120_000)
+    dash.locator('.lm-TabBar-tab', has_text=tab).click()
+    found = dash.locator(view)
+    expect(found).to_be_visible(timeout=10_000)
+    return page, dash, found
+
 def test_dashboard_in_jupyterlab():
     "Open a notebook in JupyterLab, run it on a live kernel, press Run on the dashboard: the picture shows below the controls, labels whole."
     from playwright.sync_api import sync_playwright, expect
@@ -162,12 +173,7 @@ def test_dataset_view_in_jupyterlab():
     with jupyter_lab(cells=DATASET_CELLS, name='datasets.ipynb') as (url, token), sync_playwright() as pw:
         b = chromium(pw)
         try:
-            page = run_notebook(b, url, token, 'datasets.ipynb', {'width': 1400, 'height': 1500})
-            dash = page.locator('.qwen-dashboard')
-            expect(dash).to_be_visible(timeout=120_000)
-            dash.locator('.lm-TabBar-tab', has_text='Datasets').click()
-            view = dash.locator('.qwen-dataset-view')
-            expect(view).to_be_visible(timeout=10_000)
+            page, dash, view = open_tab(b, url, token, 'datasets.ipynb', 'Datasets', '.qwen-dataset-view')
             view.locator('.widget-dropdown', has_text='Found').locator('select').select_option('data/shapes.jsonl')
             expect(view.locator('.qwen-ds-message')).to_have_text('6 records: spatial/detect ×6', timeout=30_000)
             view.get_by_role('button', name='Run', exact=True).click()
@@ -195,12 +201,7 @@ def test_finetune_view_in_jupyterlab():
     with jupyter_lab(cells=FINETUNE_CELLS, name='finetune.ipynb') as (url, token), sync_playwright() as pw:
         b = chromium(pw)
         try:
-            page = run_notebook(b, url, token, 'finetune.ipynb', {'width': 1400, 'height': 1500})
-            dash = page.locator('.qwen-dashboard')
-            expect(dash).to_be_visible(timeout=120_000)
-            dash.locator('.lm-TabBar-tab', has_text='Fine-tune').click()
-            view = dash.locator('.qwen-finetune-view')
-            expect(view).to_be_visible(timeout=10_000)
+            page, dash, view = open_tab(b, url, token, 'finetune.ipynb', 'Fine-tune', '.qwen-finetune-view')
             for label, value in (('Dataset', 'data/shapes.jsonl'), ('Run folder', 'runs/ft'), ('Steps', '8'), ('Learning rate', '0.003'), ('Batch size', '2')):
                 box = view.locator('.widget-inline-hbox', has_text=label).locator('input').first
                 box.fill(value); box.press('Enter')
